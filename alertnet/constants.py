@@ -1,0 +1,34 @@
+"""Redis key prefixes and queue names, in one place (arq's constants.py)."""
+
+from __future__ import annotations
+
+PREFIX = "an:"
+
+# Contacts registry
+OFFICIAL_KEY = PREFIX + "official:"  # + official id -> JSON
+OFFICIALS_ALL = PREFIX + "officials"  # set of every official id ever imported
+REGISTRY_VERSION = PREFIX + "registry:version"  # bumped on every import that changes something
+
+# Senders
+SENDER_KEY = PREFIX + "sender:"  # + sender name -> hash
+SENDER_TOKEN_INDEX = PREFIX + "sender-token:"  # + sha256(token) -> sender name
+
+# Alerts and deliveries
+ALERT_KEY = PREFIX + "alert:"  # + alert id -> JSON (the signed alert)
+ALERTS_INDEX = PREFIX + "alerts"  # zset of alert ids by creation time
+DELIVERY_KEY = PREFIX + "dlv:"  # + alert id + ":" + channel -> hash official id -> delivery JSON
+COUNTS_KEY = PREFIX + "counts:"  # + alert id -> hash "channel:state" -> count
+TOTALS_KEY = PREFIX + "totals:"  # + alert id -> hash channel -> number of deliveries
+PROVIDER_INDEX = PREFIX + "provider:"  # + provider message id -> delivery id
+
+# Audit trail
+AUDIT_STREAM = PREFIX + "audit"
+
+# Rate limiting
+RATE_KEY = PREFIX + "rate:"
+
+# rq queues, in priority order: a worker always drains the first non-empty one.
+QUEUE_CRITICAL = "alertnet-critical"
+QUEUE_HIGH = "alertnet-high"
+QUEUE_BULK = "alertnet-bulk"
+QUEUES = (QUEUE_CRITICAL, QUEUE_HIGH, QUEUE_BULK)

@@ -1,0 +1,161 @@
+"""One settings object, built once at start-up from `config/alertnet.toml` and the environment."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_CONFIG = REPO_ROOT / "config" / "alertnet.toml"
+SIM_ACCOUNT_SID = "AC" + "0" * 32
+SIM_AUTH_TOKEN = "sim-auth-token-not-a-secret"
+SIM_SENDGRID_KEY = "SG.simulator-key"
+
+
+@dataclass(frozen=True)
+class ApiSettings:
+    host: str = "127.0.0.1"
+    port: int = 8080
+    public_url: str = ""
+
+    @property
+    def base_url(self) -> str:
+        return (self.public_url or f"http://{self.host}:{self.port}").rstrip("/")
+
+
+@dataclass(frozen=True)
+class SimSettings:
+    host: str = "127.0.0.1"
+    port: int = 8090
+    callback_delay: float = 0.05
+
+    @property
+    def base_url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+
+@dataclass(frozen=True)
+class TwilioSettings:
+    account_sid: str = ""
+    auth_token: str = ""
+    sms_from: tuple[str, ...] = ("+15735550100",)
+    voice_from: str = "+15735550199"
+    sms_rate_per_sender: float = 0.0
+    calls_per_second: float = 0.0
+    alert_validity_seconds: int = 900
+    max_in_flight: int = 64
+
+
+@dataclass(frozen=True)
+class SendGridSettings:
+    api_key: str = ""
+    from_email: str = "alerts@alertnet.example.gov"
+    from_name: str = "School Safety Alert Network"
+    batch_size: int = 1000
+
+
+@dataclass(frozen=True)
+class PipelineSettings:
+    sms_batch: int = 500
+    voice_batch: int = 200
+    email_batch: int = 1000
+    max_attempts: int = 5
+    backoff_base_seconds: float = 0.5
+    stale_claim_seconds: float = 30.0
+    workers: int = 2
+
+
+@dataclass(frozen=True)
+class Settings:
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    data_dir: str = ""
+    api: ApiSettings = field(default_factory=ApiSettings)
+    sim: SimSettings = field(default_factory=SimSettings)
+    twilio: TwilioSettings = field(default_factory=TwilioSettings)
+    sendgrid: SendGridSettings = field(default_factory=SendGridSettings)
+    pipeline: PipelineSettings = field(default_factory=PipelineSettings)
+
+    @property
+    def data_path(self) -> Path:
+        if self.data_dir:
+            return Path(self.data_dir)
+        xdg = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+        return Path(xdg) / "alertnet"
+
+    @property
+    def signing_key_path(self) -> Path:
+        return self.data_path / "signing-key.ed25519"
+
+    @property
+    def twilio_simulated(self) -> bool:
+        """True when no Twilio credentials are configured: the SDK talks to the simulator."""
+        return not (self.twilio.account_sid and self.twilio.auth_token)
+
+    @property
+    def sendgrid_simulated(self) -> bool:
+        return not self.sendgrid.api_key
+
+    @property
+    def twilio_account_sid(self) -> str:
+        return SIM_ACCOUNT_SID if self.twilio_simulated else self.twilio.account_sid
+
+    @property
+    def twilio_auth_token(self) -> str:
+        return SIM_AUTH_TOKEN if self.twilio_simulated else self.twilio.auth_token
+
+    @property
+    def sendgrid_api_key(self) -> str:
+        return SIM_SENDGRID_KEY if self.sendgrid_simulated else self.sendgrid.api_key
+
+    def replace(self, **changes: Any) -> Settings:
+        """A copy with top-level fields or whole sections replaced (tests and `run` use it)."""
+        return dataclasses.replace(self, **changes)
+
+
+def _coerce(value: str, target: Any) -> Any:
+    if isinstance(target, bool):
+        return value.strip().lower() in {"1", "true", "yes", "on"}
+    if isinstance(target, int):
+        return int(value)
+    if isinstance(target, float):
+        return float(value)
+    if isinstance(target, tuple):
+        return tuple(part.strip() for part in value.split(",") if part.strip())
+    return value
+
+
+def _build(cls: Any, values: Mapping[str, Any], env: Mapping[str, str], prefix: str) -> Any:
+    kwargs: dict[str, Any] = {}
+    defaults = cls()
+    for f in dataclasses.fields(cls):
+        current = getattr(defaults, f.name)
+        if dataclasses.is_dataclass(current):
+            section = values.get(f.name, {})
+            kwargs[f.name] = _build(type(current), section, env, f"{prefix}{f.name.upper()}_")
+            continue
+        value = values.get(f.name, current)
+        if isinstance(value, list):
+            value = tuple(value)
+        env_name = f"{prefix}{f.name.upper()}"
+        if env_name in env:
+            value = _coerce(env[env_name], current)
+        kwargs[f.name] = value
+    return cls(**kwargs)
+
+
+def load_settings(path: Path | None = None, env: Mapping[str, str] | None = None) -> Settings:
+    """Read the TOML file (default `config/alertnet.toml`) and apply ALERTNET_* and REDIS_URL overrides."""
+    env = os.environ if env is None else env
+    config_path = path or Path(env.get("ALERTNET_CONFIG", str(DEFAULT_CONFIG)))
+    values: dict[str, Any] = {}
+    if config_path.exists():
+        values = tomllib.loads(config_path.read_text())
+    settings: Settings = _build(Settings, values, env, "ALERTNET_")
+    if env.get("REDIS_URL"):
+        settings = settings.replace(redis_url=env["REDIS_URL"])
+    return settings
