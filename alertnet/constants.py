@@ -7,7 +7,7 @@ PREFIX = "an:"
 # Contacts registry
 OFFICIAL_KEY = PREFIX + "official:"  # + official id -> JSON
 OFFICIALS_ALL = PREFIX + "officials"  # set of every official id ever imported
-REGISTRY_VERSION = PREFIX + "registry:version"  # bumped on every import that changes something
+REGISTRY_VERSION = PREFIX + "registry:generation"  # a new random value on every import that changes something
 
 # Senders
 SENDER_KEY = PREFIX + "sender:"  # + sender name -> hash
@@ -32,3 +32,9 @@ QUEUE_CRITICAL = "alertnet-critical"
 QUEUE_HIGH = "alertnet-high"
 QUEUE_BULK = "alertnet-bulk"
 QUEUES = (QUEUE_CRITICAL, QUEUE_HIGH, QUEUE_BULK)
+
+# Fan-out batches: one rq job each; a lease shows its worker is alive.
+BATCH_KEY = PREFIX + "batch:"  # + batch id -> JSON {alert_id, channel, ids, requeues}
+BATCH_LEASES = PREFIX + "batch-leases"  # zset batch id -> lease expiry (unix seconds)
+BATCH_LEASE_SECONDS = 15.0
+BATCH_MAX_REQUEUES = 3

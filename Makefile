@@ -1,0 +1,40 @@
+# AlertNet. `make run` starts the whole hub on this machine; `make test` runs the test suite.
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed-$(shell (cat pyproject.toml; python3 --version) | sha1sum | cut -c1-12)
+
+.PHONY: install run test lint format bench browser clean
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	rm -f $(VENV)/.installed-*
+	touch $(STAMP)
+
+install: $(STAMP)
+
+run: install
+	$(VENV)/bin/alertnet run
+
+# Debian's Chromium for the browser tests (Playwright drives it; it never downloads a browser).
+browser:
+	@command -v chromium >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) || echo "chromium not installed: browser tests will be skipped"; }
+
+test: install browser
+	$(VENV)/bin/pytest -q
+
+lint: install
+	$(VENV)/bin/ruff check alertnet tests bench
+	$(VENV)/bin/ruff format --check alertnet tests bench
+	$(VENV)/bin/mypy
+
+format: install
+	$(VENV)/bin/ruff format alertnet tests bench
+	$(VENV)/bin/ruff check --fix alertnet tests bench
+
+bench: install
+	$(PY) -m bench $(ARGS)
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache *.egg-info

@@ -1,0 +1,3 @@
+from alertnet.cli import main
+
+raise SystemExit(main())

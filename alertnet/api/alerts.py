@@ -1,0 +1,103 @@
+"""/v1/alerts: send an alert, follow it, verify it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+
+from alertnet.alerts import AlertValidationError
+from alertnet.api.errors import error_response, field_errors, read_json
+from alertnet.api.keys import SERVICE, require_sender
+from alertnet.service import Forbidden, NotFound
+from alertnet.store.alerts import AlertProgress
+
+routes = web.RouteTableDef()
+
+
+@routes.post("/v1/alerts")
+async def post_alert(request: web.Request) -> web.Response:
+    sender = await require_sender(request)
+    payload = await read_json(request)
+    service = request.app[SERVICE]
+    try:
+        accepted = await service.submit_alert(sender, payload)
+    except Forbidden as error:
+        return error_response(403, "forbidden", str(error), allowed=error.allowed)
+    except AlertValidationError as error:
+        return field_errors(error.errors)
+    alert = accepted.alert
+    return web.json_response(
+        {
+            "id": alert.id,
+            "status": alert.status.value,
+            "msgType": alert.msg_type.value,
+            "priority": alert.priority.value,
+            "recipients": accepted.recipients,
+            "signature": accepted.signature,
+            "key_id": accepted.key_id,
+            "verification_code": accepted.code,
+            "links": {
+                "self": f"/v1/alerts/{alert.id}",
+                "verify": f"/v1/alerts/{alert.id}/verify",
+                "page": service.links.alert_page(alert.id),
+            },
+        },
+        status=202,
+    )
+
+
+def progress_json(progress: AlertProgress) -> dict[str, Any]:
+    return {
+        channel: {"total": total, "states": progress.counts.get(channel, {})}
+        for channel, total in progress.totals.items()
+    }
+
+
+@routes.get("/v1/alerts/{alert_id}")
+async def get_alert(request: web.Request) -> web.Response:
+    await require_sender(request)
+    alert_id = request.match_info["alert_id"]
+    try:
+        record, progress = await request.app[SERVICE].alert_status(alert_id)
+    except NotFound:
+        return error_response(404, "not_found", f"alert_id: no alert with id '{alert_id}'")
+    return web.json_response(
+        {
+            "id": alert_id,
+            "settled": progress.settled,
+            "alert": record["alert"],
+            "recipients": record["recipients"],
+            "channels": progress_json(progress),
+            "signature": record["signature"],
+            "key_id": record["key_id"],
+            "verification_code": record["code"],
+        }
+    )
+
+
+@routes.get("/v1/alerts/{alert_id}/verify")
+async def verify_alert(request: web.Request) -> web.Response:
+    alert_id = request.match_info["alert_id"]
+    try:
+        return web.json_response(await request.app[SERVICE].verify_alert(alert_id))
+    except NotFound:
+        return error_response(404, "not_found", f"alert_id: no alert with id '{alert_id}'")
+
+
+@routes.get("/v1/keys")
+async def public_keys(request: web.Request) -> web.Response:
+    signer = request.app[SERVICE].signer
+    return web.json_response(
+        {
+            "keys": [
+                {
+                    "key_id": signer.key_id,
+                    "algorithm": "Ed25519",
+                    "public_key": signer.public_key_b64,
+                    "encoding": "base64 of the 32-byte raw public key",
+                    "signed_data": "canonical JSON of the alert: sorted keys, no whitespace, UTF-8",
+                }
+            ]
+        }
+    )

@@ -1,0 +1,1 @@
+"""Channel adapters: one module per provider and channel, behind the `ChannelAdapter` protocol."""

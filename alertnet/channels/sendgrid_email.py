@@ -1,0 +1,114 @@
+"""Email through SendGrid v3 Mail Send (the real SDK): up to 1,000 personalizations per request."""
+
+from __future__ import annotations
+
+import asyncio
+import urllib.error
+from collections.abc import AsyncIterator
+from typing import Any
+
+from python_http_client.exceptions import HTTPError
+from sendgrid import SendGridAPIClient
+
+from alertnet.alerts import Channel
+from alertnet.channels.base import Outcome, OutgoingAlert, SendResult
+from alertnet.contacts import Official
+from alertnet.render import email_shared_bodies, email_subject
+from alertnet.settings import Settings
+
+ACK_TAG = "-ack_link-"
+REQUEST_TIMEOUT = 30.0
+
+
+def split_requests(recipients: list[Official], size: int) -> list[list[Official]]:
+    """Group recipients into requests of at most `size`, no address twice in one request.
+
+    Officials who share one mailbox (a district office) each get their own email, in different requests:
+    SendGrid refuses a request that names an address twice.
+    """
+    groups: list[tuple[list[Official], set[str]]] = []
+    for official in recipients:
+        address = (official.email or "").lower()
+        for members, seen in groups:
+            if len(members) < size and address not in seen:
+                members.append(official)
+                seen.add(address)
+                break
+        else:
+            groups.append(([official], {address}))
+    return [members for members, _ in groups]
+
+
+class SendGridEmail:
+    channel = Channel.EMAIL
+
+    def __init__(self, client: SendGridAPIClient, settings: Settings, *, ack_link: Any = None) -> None:
+        self.client = client
+        self.from_email = settings.sendgrid.from_email
+        self.from_name = settings.sendgrid.from_name
+        self.batch_size = min(1000, settings.sendgrid.batch_size)
+        # Later work supplies per-official acknowledgement links; until then the alert page serves.
+        self.ack_link = ack_link
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> SendGridEmail:
+        host = settings.sim.base_url if settings.sendgrid_simulated else "https://api.sendgrid.com"
+        return cls(SendGridAPIClient(settings.sendgrid_api_key, host=host), settings)
+
+    def address(self, official: Official) -> str | None:
+        return official.email
+
+    def _request_body(
+        self, outgoing: OutgoingAlert, group: list[Official], html: str, text: str
+    ) -> dict[str, Any]:
+        page = outgoing.links.alert_page(outgoing.alert.id)
+        personalizations = []
+        for official in group:
+            link = self.ack_link(outgoing, official) if self.ack_link else page
+            personalizations.append(
+                {
+                    "to": [{"email": official.email, "name": official.name}],
+                    "substitutions": {ACK_TAG: link},
+                    "custom_args": {"delivery_id": outgoing.delivery_id(self.channel, official.id)},
+                }
+            )
+        return {
+            "personalizations": personalizations,
+            "from": {"email": self.from_email, "name": self.from_name},
+            "subject": email_subject(outgoing.alert),
+            "content": [{"type": "text/plain", "value": text}, {"type": "text/html", "value": html}],
+            "custom_args": {"alert_id": outgoing.alert.id},
+        }
+
+    def _post(self, body: dict[str, Any]) -> str:
+        response = self.client.client.mail.send.post(request_body=body, timeout=REQUEST_TIMEOUT)
+        return str(response.headers.get("X-Message-Id", ""))
+
+    async def send(self, outgoing: OutgoingAlert, recipients: list[Official]) -> AsyncIterator[SendResult]:
+        html, text = email_shared_bodies(
+            outgoing.alert, code=outgoing.code, link=outgoing.links.alert_page(outgoing.alert.id)
+        )
+        for group in split_requests(recipients, self.batch_size):
+            body = self._request_body(outgoing, group, html, text)
+            outcome, provider_id, reason = await asyncio.to_thread(self._send_request, body)
+            for official in group:
+                yield SendResult(official.id, outcome, provider_id=provider_id, reason=reason)
+
+    def _send_request(self, body: dict[str, Any]) -> tuple[Outcome, str, str]:
+        try:
+            return Outcome.SENT, self._post(body), ""
+        except HTTPError as error:
+            detail = error.body.decode("utf-8", "replace")[:300] if isinstance(error.body, bytes) else ""
+            reason = f"sendgrid {error.status_code}: {detail}"
+            if error.status_code == 429 or error.status_code >= 500:
+                return Outcome.RETRY, "", reason
+            return Outcome.PERMANENT, "", reason
+        except TimeoutError as error:
+            return Outcome.AMBIGUOUS, "", f"no answer: {error.__class__.__name__}"
+        except urllib.error.URLError as error:
+            if isinstance(error.reason, ConnectionRefusedError):
+                return Outcome.RETRY, "", "connection refused"
+            return Outcome.AMBIGUOUS, "", f"no answer: {error.reason}"
+
+    async def close(self) -> None:
+        return None

@@ -1,0 +1,305 @@
+"""`alertnet`: run the hub and its parts, manage contacts and senders, send an alert."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+from alertnet.logs import configure_logging
+from alertnet.settings import REPO_ROOT, Settings, load_settings
+
+AUDIENCE_FLAGS = {
+    "region": "regions",
+    "county": "counties",
+    "district": "districts",
+    "school": "schools",
+    "role": "roles",
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    configure_logging(os.environ.get("ALERTNET_LOG_LEVEL", "INFO"))
+    result: int = args.func(load_settings(), args)
+    return result
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="alertnet", description=__doc__)
+    sub = parser.add_subparsers()
+
+    p = sub.add_parser("run", help="everything on one machine: Redis, simulators, API, workers, scheduler")
+    p.add_argument("--workers", type=int, default=None)
+    p.add_argument("--contacts", default=str(REPO_ROOT / "contacts" / "sample.csv"))
+    p.set_defaults(func=cmd_run)
+
+    sub.add_parser("api", help="serve the HTTP API").set_defaults(func=cmd_api)
+    p = sub.add_parser("worker", help="send deliveries from the queues")
+    p.add_argument("--burst", action="store_true", help="exit when the queues are empty")
+    p.set_defaults(func=cmd_worker)
+    sub.add_parser("scheduler", help="timers and housekeeping").set_defaults(func=cmd_scheduler)
+    sub.add_parser("sim", help="serve the Twilio and SendGrid simulators").set_defaults(func=cmd_sim)
+
+    contacts = sub.add_parser("contacts", help="the contact registry").add_subparsers()
+    p = contacts.add_parser("import", help="validate and import a registry CSV (all or nothing)")
+    p.add_argument("file")
+    p.add_argument("--partial", action="store_true", help="do not deactivate officials missing from the file")
+    p.set_defaults(func=cmd_contacts_import)
+    p = contacts.add_parser("generate", help="write a synthetic statewide registry CSV")
+    p.add_argument("--officials", type=int, required=True)
+    p.add_argument("--seed", type=int, default=7)
+    p.add_argument("-o", "--output", default="-")
+    p.set_defaults(func=cmd_contacts_generate)
+
+    senders = sub.add_parser("senders", help="authorized senders").add_subparsers()
+    p = senders.add_parser("add", help="create a sender and print its bearer token once")
+    p.add_argument("name")
+    p.add_argument("--role", required=True, choices=["director", "cyber_publisher", "editor", "viewer"])
+    p.set_defaults(func=cmd_senders_add)
+
+    p = sub.add_parser("send", help="post an alert through the API and follow it until settled")
+    p.add_argument("--api", default=None, help="API base URL (default from settings)")
+    p.add_argument(
+        "--token", default=os.environ.get("ALERTNET_TOKEN"), help="bearer token (or ALERTNET_TOKEN)"
+    )
+    p.add_argument("--status", default="Actual", choices=["Actual", "Exercise", "Test"])
+    p.add_argument("--msg-type", default="Alert", choices=["Alert", "Update", "Cancel"])
+    p.add_argument("--references", action="append", default=[])
+    p.add_argument("--severity", default="Extreme")
+    p.add_argument("--urgency", default="Immediate")
+    p.add_argument("--certainty", default="Observed")
+    p.add_argument("--event", required=True)
+    p.add_argument("--headline", required=True)
+    p.add_argument("--description", default="")
+    p.add_argument("--instruction", default="")
+    p.add_argument("--statewide", action="store_true")
+    for flag, key in AUDIENCE_FLAGS.items():
+        p.add_argument(f"--{flag}", action="append", default=[], dest=key, help=f"add to audience.{key}")
+    p.add_argument("--channels", default="sms,voice,email")
+    p.add_argument("--no-wait", action="store_true")
+    p.add_argument("--timeout", type=float, default=600.0)
+    p.set_defaults(func=cmd_send)
+    return parser
+
+
+def cmd_api(settings: Settings, args: argparse.Namespace) -> int:
+    from aiohttp import web
+
+    from alertnet.api.app import create_app
+
+    web.run_app(
+        create_app(settings), host=settings.api.host, port=settings.api.port, print=None, access_log=None
+    )
+    return 0
+
+
+def cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
+    from alertnet.worker import run_worker
+
+    run_worker(settings, burst=args.burst)
+    return 0
+
+
+def cmd_scheduler(settings: Settings, args: argparse.Namespace) -> int:
+    from alertnet.scheduler import run_scheduler
+
+    run_scheduler(settings)
+    return 0
+
+
+def cmd_sim(settings: Settings, args: argparse.Namespace) -> int:
+    from alertnet.sim.app import run_sim
+
+    asyncio.run(
+        run_sim(
+            settings.sim,
+            account_sid=settings.twilio_account_sid,
+            auth_token=settings.twilio_auth_token,
+            sendgrid_key=settings.sendgrid_api_key,
+            hub_url=settings.api.base_url,
+        )
+    )
+    return 0
+
+
+def cmd_contacts_import(settings: Settings, args: argparse.Namespace) -> int:
+    from alertnet.contacts import RegistryError, parse_registry
+
+    try:
+        text = Path(args.file).read_text(encoding="utf-8-sig")
+    except OSError as error:
+        print(f"{args.file}: {error.strerror}", file=sys.stderr)
+        return 1
+    try:
+        officials = parse_registry(text)
+    except RegistryError as error:
+        for e in error.errors:
+            print(f"{args.file}: line {e.line}, {e.field}: {e.reason}", file=sys.stderr)
+        print(f"nothing imported: {len(error.errors)} problem(s)", file=sys.stderr)
+        return 1
+    summary = asyncio.run(_import(settings, officials, full=not args.partial))
+    print(
+        f"imported {len(officials)} officials: {summary.added} added, {summary.updated} updated, "
+        f"{summary.unchanged} unchanged, {summary.deactivated} deactivated"
+    )
+    return 0
+
+
+async def _import(settings: Settings, officials: list[Any], *, full: bool) -> Any:
+    from alertnet.bootstrap import async_redis
+    from alertnet.store.audit import AuditLog
+    from alertnet.store.registry import OfficialStore
+
+    conn = async_redis(settings)
+    try:
+        summary = await OfficialStore(conn).import_officials(officials, full=full)
+        await AuditLog(conn).record(
+            actor="cli",
+            action="contacts_import",
+            outcome="accepted",
+            added=summary.added,
+            updated=summary.updated,
+            deactivated=summary.deactivated,
+        )
+        return summary
+    finally:
+        await conn.aclose()
+
+
+def cmd_contacts_generate(settings: Settings, args: argparse.Namespace) -> int:
+    from alertnet.contacts import generate_registry
+
+    text = generate_registry(args.officials, seed=args.seed)
+    if args.output == "-":
+        sys.stdout.write(text)
+    else:
+        Path(args.output).write_text(text, encoding="utf-8")
+        print(f"wrote {args.officials} officials to {args.output}", file=sys.stderr)
+    return 0
+
+
+def cmd_senders_add(settings: Settings, args: argparse.Namespace) -> int:
+    token = asyncio.run(add_sender(settings, args.name, args.role))
+    if token is None:
+        return 1
+    print(f"sender {args.name} ({args.role}) created; keep this token, it is shown only once:")
+    print(f"token: {token}")
+    return 0
+
+
+async def add_sender(settings: Settings, name: str, role: str) -> str | None:
+    from alertnet.bootstrap import async_redis
+    from alertnet.senders import SenderRole, new_token, token_hash, validate_sender_name
+    from alertnet.store.audit import AuditLog
+    from alertnet.store.registry import SenderStore
+
+    problem = validate_sender_name(name)
+    if problem:
+        print(f"name: {problem}", file=sys.stderr)
+        return None
+    token = new_token()
+    conn = async_redis(settings)
+    try:
+        await SenderStore(conn).add(name, SenderRole(role), token_hash(token))
+        await AuditLog(conn).record(
+            actor="cli", action="sender_add", outcome="accepted", sender=name, role=role
+        )
+    finally:
+        await conn.aclose()
+    return token
+
+
+def _http(method: str, url: str, token: str | None, body: Any = None) -> tuple[int, Any]:
+    data = None if body is None else json.dumps(body).encode()
+    request = urllib.request.Request(url, data=data, method=method)
+    request.add_header("Content-Type", "application/json")
+    if token:
+        request.add_header("Authorization", f"Bearer {token}")
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return response.status, json.loads(response.read() or b"null")
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read() or b"null")
+
+
+def alert_from_args(args: argparse.Namespace) -> dict[str, Any]:
+    audience: dict[str, Any] = {}
+    if args.statewide:
+        audience["statewide"] = True
+    for key in AUDIENCE_FLAGS.values():
+        if getattr(args, key):
+            audience[key] = getattr(args, key)
+    body: dict[str, Any] = {
+        "status": args.status,
+        "msgType": args.msg_type,
+        "severity": args.severity,
+        "urgency": args.urgency,
+        "certainty": args.certainty,
+        "event": args.event,
+        "headline": args.headline,
+        "audience": audience,
+        "channels": [c.strip() for c in args.channels.split(",") if c.strip()],
+    }
+    for key in ("description", "instruction"):
+        if getattr(args, key):
+            body[key] = getattr(args, key)
+    if args.references:
+        body["references"] = args.references
+    return body
+
+
+def cmd_send(settings: Settings, args: argparse.Namespace) -> int:
+    api = (args.api or settings.api.base_url).rstrip("/")
+    status, answer = _http("POST", f"{api}/v1/alerts", args.token, alert_from_args(args))
+    if status != 202:
+        print(
+            f"refused ({status}): {answer.get('message') if isinstance(answer, dict) else answer}",
+            file=sys.stderr,
+        )
+        for error in (answer or {}).get("errors", []):
+            print(f"  {error['field']}: {error['reason']}", file=sys.stderr)
+        return 1
+    alert_id = answer["id"]
+    print(
+        f"alert {alert_id} accepted; verification code {answer['verification_code']}; "
+        f"recipients {answer['recipients']}"
+    )
+    if args.no_wait:
+        return 0
+    deadline = time.monotonic() + args.timeout
+    while True:
+        _, progress = _http("GET", f"{api}/v1/alerts/{alert_id}", args.token)
+        line = "  ".join(
+            f"{channel}: " + ", ".join(f"{state} {n}" for state, n in sorted(info["states"].items()))
+            for channel, info in progress["channels"].items()
+        )
+        print(f"\r{line}", end="", flush=True)
+        if progress["settled"]:
+            break
+        if time.monotonic() > deadline:
+            print("\nnot settled before --timeout", file=sys.stderr)
+            return 1
+        time.sleep(0.5)
+    _, verify = _http("GET", f"{api}/v1/alerts/{alert_id}/verify", None)
+    print(f"\nsettled; signature valid: {verify['valid']} (key {verify['key_id']})")
+    return 0
+
+
+def cmd_run(settings: Settings, args: argparse.Namespace) -> int:
+    from alertnet.launcher import run_everything
+
+    return run_everything(
+        settings, workers=args.workers or settings.pipeline.workers, contacts=Path(args.contacts)
+    )

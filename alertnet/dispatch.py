@@ -1,0 +1,176 @@
+"""The rq side of the fan-out: store an alert with its deliveries and enqueue its batch jobs in ONE
+Redis transaction (nothing half-written), and put batches whose worker died back on their queue."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import redis
+from rq import Queue
+from rq.exceptions import NoSuchJobError
+from rq.job import Job, JobStatus
+
+from alertnet import constants as k
+from alertnet.deliveries import Delivery, DeliveryState
+
+RUN_BATCH = "alertnet.worker.run_batch"
+JOB_TIMEOUT = 6 * 3600  # a paced batch may legitimately take long; liveness comes from the lease
+HSET_CHUNK = 2000
+
+
+@dataclass(frozen=True)
+class Batch:
+    id: str
+    alert_id: str
+    channel: str
+    official_ids: tuple[str, ...]
+    queue: str
+    requeues: int = 0
+    job_id: str = ""
+
+    def to_json(self) -> str:
+        return json.dumps(
+            {
+                "alert_id": self.alert_id,
+                "channel": self.channel,
+                "ids": list(self.official_ids),
+                "queue": self.queue,
+                "requeues": self.requeues,
+                "job_id": self.job_id or self.id,
+            },
+            separators=(",", ":"),
+        )
+
+    @classmethod
+    def from_json(cls, batch_id: str, raw: str | bytes) -> Batch:
+        data = json.loads(raw)
+        return cls(
+            id=batch_id,
+            alert_id=data["alert_id"],
+            channel=data["channel"],
+            official_ids=tuple(data["ids"]),
+            queue=data["queue"],
+            requeues=int(data.get("requeues", 0)),
+            job_id=data.get("job_id", batch_id),
+        )
+
+
+def plan_batches(
+    alert_id: str, recipients: Mapping[str, Sequence[str]], sizes: Mapping[str, int], queue: str
+) -> list[Batch]:
+    """Split each channel's recipients into batches; SMS first so the fastest channel starts first."""
+    order = sorted(
+        recipients, key=lambda c: ("sms", "voice", "email").index(c) if c in ("sms", "voice", "email") else 9
+    )
+    batches: list[Batch] = []
+    for channel in order:
+        ids = list(recipients[channel])
+        size = max(1, sizes[channel])
+        for n, start in enumerate(range(0, len(ids), size)):
+            batches.append(
+                Batch(f"{alert_id}.{channel}.{n}", alert_id, channel, tuple(ids[start : start + size]), queue)
+            )
+    return batches
+
+
+class Dispatcher:
+    """Sync (rq is sync): used from the API through a thread, and from the scheduler's sweep."""
+
+    def __init__(self, connection: redis.Redis) -> None:
+        self.redis = connection
+        self.queues = {name: Queue(name, connection=connection) for name in k.QUEUES}
+
+    def store_and_enqueue(
+        self,
+        alert_id: str,
+        record_json: str,
+        recipients: Mapping[str, Sequence[str]],
+        batches: Sequence[Batch],
+        *,
+        created: float,
+    ) -> None:
+        """Write the alert, a QUEUED delivery per (official, channel), counts and batch jobs at once."""
+        now = time.time()
+        queued = Delivery(DeliveryState.QUEUED, updated=now).to_json()
+        with self.redis.pipeline(transaction=True) as pipe:
+            pipe.set(k.ALERT_KEY + alert_id, record_json)
+            pipe.zadd(k.ALERTS_INDEX, {alert_id: created})
+            totals: dict[str, int] = {}
+            for channel, ids in recipients.items():
+                totals[channel] = len(ids)
+                key = k.DELIVERY_KEY + f"{alert_id}:{channel}"
+                for start in range(0, len(ids), HSET_CHUNK):
+                    pipe.hset(key, mapping=dict.fromkeys(ids[start : start + HSET_CHUNK], queued))
+            if totals:
+                pipe.hset(k.TOTALS_KEY + alert_id, mapping=totals)
+                pipe.hset(k.COUNTS_KEY + alert_id, mapping={f"{c}:queued": n for c, n in totals.items() if n})
+            self._enqueue(pipe, batches, now)
+            pipe.execute()
+
+    def _enqueue(self, pipe: redis.client.Pipeline, batches: Sequence[Batch], now: float) -> None:
+        by_queue: dict[str, list[Batch]] = {}
+        for batch in batches:
+            by_queue.setdefault(batch.queue, []).append(batch)
+            pipe.set(k.BATCH_KEY + batch.id, batch.to_json())
+            pipe.zadd(k.BATCH_LEASES, {batch.id: now + k.BATCH_LEASE_SECONDS})
+        for name, items in by_queue.items():
+            datas = [
+                Queue.prepare_data(
+                    RUN_BATCH,
+                    args=(b.id,),
+                    job_id=b.job_id or b.id,
+                    timeout=JOB_TIMEOUT,
+                    result_ttl=60,
+                    failure_ttl=7 * 24 * 3600,
+                    description=f"send {b.channel} batch {b.id} ({len(b.official_ids)} deliveries)",
+                )
+                for b in items
+            ]
+            self.queues[name].enqueue_many(datas, pipeline=pipe)
+
+    def sweep_stalled_batches(self, now: float | None = None) -> list[str]:
+        """Re-enqueue batches whose lease expired while their job was not waiting in a queue.
+
+        A live worker renews its batch's lease every few seconds; an expired lease on a started job means
+        the worker died. Re-running a batch is safe: only deliveries without a provider id are sent again.
+        Returns the ids of the batches put back.
+        """
+        now = time.time() if now is None else now
+        requeued: list[str] = []
+        for raw_id in self.redis.zrangebyscore(k.BATCH_LEASES, 0, now):
+            batch_id = raw_id.decode()
+            raw = self.redis.get(k.BATCH_KEY + batch_id)
+            if raw is None:
+                self.redis.zrem(k.BATCH_LEASES, batch_id)
+                continue
+            batch = Batch.from_json(batch_id, raw)
+            status = self._job_status(batch.job_id)
+            if status in (JobStatus.QUEUED, JobStatus.DEFERRED, JobStatus.SCHEDULED):
+                # Still waiting its turn behind other work: not stalled.
+                self.redis.zadd(k.BATCH_LEASES, {batch_id: now + k.BATCH_LEASE_SECONDS}, xx=True)
+                continue
+            if not self.redis.zrem(k.BATCH_LEASES, batch_id):
+                continue  # another sweeper took it
+            retry = Batch(
+                batch.id,
+                batch.alert_id,
+                batch.channel,
+                batch.official_ids,
+                batch.queue,
+                requeues=batch.requeues + 1,
+                job_id=f"{batch.id}.r{batch.requeues + 1}",
+            )
+            with self.redis.pipeline(transaction=True) as pipe:
+                self._enqueue(pipe, [retry], now)
+                pipe.execute()
+            requeued.append(batch_id)
+        return requeued
+
+    def _job_status(self, job_id: str) -> JobStatus | None:
+        try:
+            return Job.fetch(job_id, connection=self.redis).get_status(refresh=False)
+        except NoSuchJobError:
+            return None

@@ -1,0 +1,92 @@
+"""`alertnet run`: the whole hub on one machine, as child processes of one command. Ctrl-C stops all."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+from alertnet.redis_server import RedisProcess, answers, start_redis
+from alertnet.settings import Settings
+
+DEMO_DIRECTOR = "demo-director"
+
+
+def _wait_http(url: str, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(url, timeout=1):
+                return
+        except OSError:
+            time.sleep(0.1)
+    raise RuntimeError(f"{url} did not answer within {timeout:.0f} s")
+
+
+def run_everything(settings: Settings, *, workers: int, contacts: Path) -> int:
+    from alertnet.cli import _import, add_sender
+    from alertnet.contacts import parse_registry
+
+    redis_server: RedisProcess | None = None
+    children: list[subprocess.Popen[bytes]] = []
+    env = dict(os.environ)
+    try:
+        if answers(settings.redis_url):
+            print(f"using Redis at {settings.redis_url}")
+        else:
+            redis_server = start_redis(settings.data_path / "redis", persistent=True)
+            settings = settings.replace(redis_url=redis_server.url)
+            print(f"started Redis ({redis_server.url}, append-only data in {redis_server.data_dir})")
+        env["REDIS_URL"] = settings.redis_url
+        command = [sys.executable, "-m", "alertnet"]
+        children.append(subprocess.Popen([*command, "sim"], env=env))
+        children.append(subprocess.Popen([*command, "api"], env=env))
+        children += [subprocess.Popen([*command, "worker"], env=env) for _ in range(workers)]
+        children.append(subprocess.Popen([*command, "scheduler"], env=env))
+        _wait_http(f"{settings.sim.base_url}/healthz")
+        _wait_http(f"{settings.api.base_url}/healthz")
+        summary = asyncio.run(
+            _import(settings, parse_registry(contacts.read_text(encoding="utf-8-sig")), full=True)
+        )
+        token = asyncio.run(add_sender(settings, DEMO_DIRECTOR, "director"))
+        api = settings.api.base_url
+        print(
+            f"""
+AlertNet is running.
+  API:        {api}   (OpenAPI: {api}/v1/openapi.json, readiness: {api}/readyz)
+  simulators: {settings.sim.base_url}   (what they received: {settings.sim.base_url}/sim/messages)
+  contacts:   {contacts} ({summary.added} added, {summary.updated} updated, {summary.unchanged} unchanged)
+  sender:     {DEMO_DIRECTOR} (director)
+token: {token}
+
+Send a statewide exercise alert and follow it until every delivery settles:
+  .venv/bin/alertnet send --token {token} --status Exercise --statewide \\
+      --event Lockdown --headline "Lockdown drill at all schools" --instruction "Follow your lockdown plan."
+
+Ctrl-C stops everything.""",
+            flush=True,
+        )
+        while all(child.poll() is None for child in children):
+            time.sleep(0.5)
+        failed = [child.args for child in children if child.poll() is not None]
+        print(f"a component stopped: {failed}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("\nstopping")
+        return 0
+    finally:
+        for child in children:
+            if child.poll() is None:
+                child.send_signal(signal.SIGTERM)
+        for child in children:
+            try:
+                child.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                child.kill()
+        if redis_server is not None:
+            redis_server.stop()

@@ -1,0 +1,190 @@
+"""The worker side of the fan-out: run one batch of deliveries to the end, exactly once per delivery.
+
+A batch claims its deliveries (QUEUED/RETRYING -> SENDING) in one atomic step, sends through the channel
+adapter with bounded concurrency, and records each outcome. A delivery that has a provider id is never
+claimed again, so a retried job or a second worker cannot send it twice. Transient failures are retried
+here with backoff; a send whose outcome is unknown (timeout, dead worker) waits `stale_claim_seconds` for
+the provider's status callback before it is sent again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import structlog
+from redis.asyncio import Redis
+
+from alertnet import constants as k
+from alertnet.alerts import Alert, Channel
+from alertnet.channels.base import ChannelAdapter, Outcome, OutgoingAlert, SendResult
+from alertnet.contacts import Official
+from alertnet.deliveries import CLAIMABLE_STATES, DeliveryState, backoff_seconds
+from alertnet.dispatch import Batch
+from alertnet.links import Links
+from alertnet.settings import Settings
+from alertnet.store.alerts import AlertStore, StateMove
+from alertnet.store.registry import OfficialStore
+
+log = structlog.get_logger("alertnet.pipeline")
+
+SENDING = frozenset({DeliveryState.SENDING})
+CLAIM_FROM = CLAIMABLE_STATES | SENDING
+RECORD_EVERY = 100
+HEARTBEAT_SECONDS = 3.0
+
+
+@dataclass
+class WorkerContext:
+    """Everything a worker process builds once and every batch job uses."""
+
+    settings: Settings
+    redis: Redis
+    alerts: AlertStore
+    officials: OfficialStore
+    channels: dict[Channel, ChannelAdapter]
+    links: Links
+    _outgoing: dict[str, OutgoingAlert] = field(default_factory=dict)
+
+    async def outgoing(self, alert_id: str) -> OutgoingAlert | None:
+        cached = self._outgoing.get(alert_id)
+        if cached is None:
+            record = await self.alerts.get_record(alert_id)
+            if record is None:
+                return None
+            cached = OutgoingAlert(Alert.from_dict(record["alert"]), record["code"], self.links)
+            self._outgoing[alert_id] = cached
+        return cached
+
+    async def close(self) -> None:
+        for adapter in self.channels.values():
+            await adapter.close()
+        await self.redis.aclose()
+
+
+async def process_batch(ctx: WorkerContext, batch_id: str) -> None:
+    """Send every delivery of one batch to a final or handed-off state; safe to run more than once."""
+    raw = await ctx.redis.get(k.BATCH_KEY + batch_id)
+    if raw is None:
+        return  # already finished by an earlier run
+    batch = Batch.from_json(batch_id, raw)
+    bound = log.bind(alert_id=batch.alert_id, batch_id=batch_id, channel=batch.channel)
+    heartbeat = asyncio.create_task(_keep_lease(ctx.redis, batch_id))
+    try:
+        outgoing = await ctx.outgoing(batch.alert_id)
+        channel = Channel(batch.channel)
+        if outgoing is None:
+            bound.error("batch_without_alert")
+        elif batch.requeues > k.BATCH_MAX_REQUEUES:
+            await _park_all(ctx, batch, "batch failed on every retry; see the worker log")
+            bound.error("batch_parked", requeues=batch.requeues)
+        else:
+            await _send_until_done(ctx, outgoing, ctx.channels[channel], batch, bound)
+        async with ctx.redis.pipeline(transaction=True) as pipe:
+            pipe.delete(k.BATCH_KEY + batch_id)
+            pipe.zrem(k.BATCH_LEASES, batch_id)
+            await pipe.execute()
+    finally:
+        heartbeat.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await heartbeat
+
+
+async def _keep_lease(redis: Redis, batch_id: str) -> None:
+    while True:
+        await redis.zadd(k.BATCH_LEASES, {batch_id: time.time() + k.BATCH_LEASE_SECONDS})
+        await asyncio.sleep(HEARTBEAT_SECONDS)
+
+
+async def _send_until_done(
+    ctx: WorkerContext, outgoing: OutgoingAlert, adapter: ChannelAdapter, batch: Batch, bound: Any
+) -> None:
+    pipeline = ctx.settings.pipeline
+    ids = list(batch.official_ids)
+    while True:
+        cutoff = time.time() - pipeline.stale_claim_seconds
+        moves = [StateMove(i, DeliveryState.SENDING, CLAIM_FROM) for i in ids]
+        claimed_flags = await ctx.alerts.move(outgoing.alert.id, batch.channel, moves, claim_cutoff=cutoff)
+        claimed = [i for i, ok in zip(ids, claimed_flags, strict=True) if ok]
+        if claimed:
+            await _send_claimed(ctx, outgoing, adapter, claimed, bound)
+        wake = await _next_wake(ctx, outgoing.alert.id, batch.channel, ids)
+        if wake is None:
+            return
+        await asyncio.sleep(max(0.0, wake - time.time()))
+
+
+async def _send_claimed(
+    ctx: WorkerContext, outgoing: OutgoingAlert, adapter: ChannelAdapter, claimed: list[str], bound: Any
+) -> None:
+    officials = await ctx.officials.get_many(claimed)
+    reachable: list[Official] = []
+    missing: list[SendResult] = []
+    for official_id in claimed:
+        official = officials.get(official_id)
+        if official is None or not adapter.address(official):
+            missing.append(SendResult(official_id, Outcome.PERMANENT, reason="no address on this channel"))
+        else:
+            reachable.append(official)
+    attempts = await ctx.alerts.get_deliveries(outgoing.alert.id, adapter.channel.value, claimed)
+    pending: list[SendResult] = list(missing)
+    async for result in adapter.send(outgoing, reachable):
+        pending.append(result)
+        if len(pending) >= RECORD_EVERY:
+            await _record(ctx, outgoing.alert.id, adapter.channel, pending, attempts, bound)
+            pending = []
+    await _record(ctx, outgoing.alert.id, adapter.channel, pending, attempts, bound)
+
+
+async def _record(
+    ctx: WorkerContext,
+    alert_id: str,
+    channel: Channel,
+    results: list[SendResult],
+    attempts: dict[str, Any],
+    bound: Any,
+) -> None:
+    max_attempts = ctx.settings.pipeline.max_attempts
+    moves: list[StateMove] = []
+    for r in results:
+        if r.outcome is Outcome.SENT:
+            moves.append(StateMove(r.official_id, DeliveryState.SENT, SENDING, provider_id=r.provider_id))
+        elif r.outcome is Outcome.RETRY:
+            tried = attempts[r.official_id].attempts if r.official_id in attempts else max_attempts
+            to = DeliveryState.RETRYING if tried < max_attempts else DeliveryState.PARKED
+            moves.append(StateMove(r.official_id, to, SENDING, reason=r.reason))
+        elif r.outcome is Outcome.PERMANENT:
+            moves.append(StateMove(r.official_id, DeliveryState.PARKED, SENDING, reason=r.reason))
+        else:
+            bound.warning("delivery_outcome_unknown", delivery_id=f"{alert_id}.{channel}.{r.official_id}")
+        if r.outcome is not Outcome.SENT:
+            bound.info(
+                "delivery_not_sent", official_id=r.official_id, outcome=r.outcome.value, reason=r.reason
+            )
+    await ctx.alerts.move(alert_id, channel.value, moves)
+
+
+async def _next_wake(ctx: WorkerContext, alert_id: str, channel: str, ids: Iterable[str]) -> float | None:
+    """When this batch has work again (a retry's backoff or a stale claim), or None when it is done."""
+    pipeline = ctx.settings.pipeline
+    wake: float | None = None
+    for delivery in (await ctx.alerts.get_deliveries(alert_id, channel, list(ids))).values():
+        if delivery.state is DeliveryState.RETRYING:
+            due = delivery.updated + backoff_seconds(delivery.attempts, pipeline.backoff_base_seconds)
+        elif delivery.state in (DeliveryState.QUEUED,):
+            due = time.time()
+        elif delivery.state is DeliveryState.SENDING:
+            due = (delivery.claimed or delivery.updated) + pipeline.stale_claim_seconds + 0.01
+        else:
+            continue
+        wake = due if wake is None else min(wake, due)
+    return wake
+
+
+async def _park_all(ctx: WorkerContext, batch: Batch, reason: str) -> None:
+    moves = [StateMove(i, DeliveryState.PARKED, CLAIM_FROM, reason=reason) for i in batch.official_ids]
+    await ctx.alerts.move(batch.alert_id, batch.channel, moves)

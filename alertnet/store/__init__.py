@@ -1,0 +1,1 @@
+"""Redis adapters: the only modules that know key layouts."""

@@ -1,0 +1,67 @@
+"""Lua scripts that make delivery state changes atomic (one script call moves many deliveries)."""
+
+from __future__ import annotations
+
+# KEYS[1] = delivery hash of one (alert, channel), KEYS[2] = the alert's counts hash.
+# ARGV[1] = channel, ARGV[2] = now, ARGV[3] = claimed-before cutoff for 'sending' (or '0'),
+# then groups of 5: official id, new state, allowed-from states (comma list), provider id, reason.
+# A move is made only from an allowed state, so a late or repeated update never walks a delivery back.
+# Moving to 'sending' is a claim: it counts an attempt and stamps the claim time; a claim of a delivery
+# that is already 'sending' succeeds only if that claim is older than the cutoff (its worker died).
+TRANSITION = """
+local out = {}
+local now = tonumber(ARGV[2])
+local cutoff = tonumber(ARGV[3])
+for i = 4, #ARGV, 5 do
+  local id = ARGV[i]
+  local to = ARGV[i + 1]
+  local raw = redis.call('HGET', KEYS[1], id)
+  local ok = 0
+  if raw then
+    local d = cjson.decode(raw)
+    local allowed = string.find(',' .. ARGV[i + 2] .. ',', ',' .. d.s .. ',', 1, true)
+    if allowed and to == 'sending' and d.s == 'sending' and not ((d.c or 0) < cutoff) then
+      allowed = nil
+    end
+    if allowed and to == 'sending' and d.p then
+      allowed = nil
+    end
+    if allowed then
+      if d.s ~= to then
+        redis.call('HINCRBY', KEYS[2], ARGV[1] .. ':' .. d.s, -1)
+        redis.call('HINCRBY', KEYS[2], ARGV[1] .. ':' .. to, 1)
+      end
+      d.s = to
+      d.t = now
+      if ARGV[i + 3] ~= '' then d.p = ARGV[i + 3] end
+      if ARGV[i + 4] ~= '' then d.r = ARGV[i + 4] end
+      if to == 'sending' then
+        d.a = (d.a or 0) + 1
+        d.c = now
+      end
+      redis.call('HSET', KEYS[1], id, cjson.encode(d))
+      ok = 1
+    end
+  end
+  out[#out + 1] = ok
+end
+return out
+"""
+
+# Pacing: KEYS[1] = the sender's theoretical-arrival-time key. ARGV: now, interval, horizon.
+# Reserves the next slot if it is no further than `horizon` seconds ahead and returns how long to wait
+# for it (>= 0); otherwise reserves nothing and returns minus the wait, so low-priority work never books
+# slots far ahead of an alert that arrives later.
+RESERVE_SLOT = """
+local now = tonumber(ARGV[1])
+local interval = tonumber(ARGV[2])
+local horizon = tonumber(ARGV[3])
+local tat = tonumber(redis.call('GET', KEYS[1]) or '0')
+if tat < now then tat = now end
+local wait = tat - now
+if wait > horizon then
+  return tostring(-wait)
+end
+redis.call('SET', KEYS[1], tostring(tat + interval), 'EX', 3600)
+return tostring(wait)
+"""

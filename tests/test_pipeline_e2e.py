@@ -1,0 +1,228 @@
+"""The core pipeline end to end: HTTP in, real SDKs out, simulators recording what arrived."""
+
+from __future__ import annotations
+
+import signal
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+from alertnet.contacts import Official, generate_registry, parse_registry
+
+from tests.conftest import Stack
+
+LOCKDOWN = {
+    "status": "Actual",
+    "msgType": "Alert",
+    "severity": "Extreme",
+    "urgency": "Immediate",
+    "certainty": "Observed",
+    "event": "Lockdown",
+    "headline": "Lockdown: armed intruder reported near campus",
+    "description": "Police are responding to a report of an armed person near the school.",
+    "instruction": "Lock all doors, keep students in rooms, await law enforcement.",
+    "audience": {"statewide": True},
+    "channels": ["sms", "voice", "email"],
+}
+
+
+@pytest.fixture
+def registry(stack: Stack, tmp_path: Path) -> list[Official]:
+    text = generate_registry(60, seed=11)
+    path = tmp_path / "registry.csv"
+    path.write_text(text)
+    result = stack.import_contacts(path)
+    assert result.returncode == 0, result.stderr
+    return parse_registry(text)
+
+
+@pytest.fixture(scope="module")
+def director(stack: Stack) -> str:
+    return stack.add_sender("e2e-director", "director")
+
+
+def delivered_ids(messages: list[dict[str, Any]], alert_id: str) -> Counter[str]:
+    """Count messages per recipient address for one alert."""
+    return Counter(m["to"] for m in messages if alert_id in str(m.get("params", "")) or alert_id in str(m))
+
+
+def test_statewide_alert_reaches_every_official_exactly_once(
+    stack: Stack, registry: list[Official], director: str
+) -> None:
+    since = time.time()
+    response = stack.post_alert(director, LOCKDOWN)
+    assert response.status_code == 202, response.text
+    accepted = response.json()
+    alert_id = accepted["id"]
+    mobiles = [o.mobile for o in registry if o.mobile]
+    voices = [o.voice for o in registry if o.voice]
+    emails = [o for o in registry if o.email]
+    assert accepted["recipients"] == {"sms": len(mobiles), "voice": len(voices), "email": len(emails)}
+
+    status = stack.wait_settled(director, alert_id)
+    assert status["channels"]["sms"]["states"] == {"delivered": len(mobiles)}
+    assert status["channels"]["voice"]["states"] == {"delivered": len(voices)}
+    assert status["channels"]["email"]["states"] == {"delivered": len(emails)}
+
+    code = accepted["verification_code"]
+    sms = [m for m in stack.sim_messages("sms", since) if code in m["body"]]
+    assert sorted(m["to"] for m in sms) == sorted(mobiles)  # each mobile exactly once
+    calls = [m for m in stack.sim_messages("voice", since) if alert_id in str(m)]
+    assert sorted(m["to"] for m in calls) == sorted(voices)
+    mails = [m for m in stack.sim_messages("email", since) if alert_id in str(m)]
+    assert Counter(m["to"].lower() for m in mails) == Counter(o.email.lower() for o in emails if o.email)
+
+    verify = requests.get(f"{stack.api}/v1/alerts/{alert_id}/verify", timeout=10).json()
+    assert verify["valid"] is True
+    assert verify["verification_code"] == code
+
+
+def test_invalid_alert_is_refused_with_every_field_named_and_nothing_sent(
+    stack: Stack, registry: list[Official], director: str
+) -> None:
+    since = time.time()
+    bad = {**LOCKDOWN, "severity": "Huge", "channels": ["pager"], "audience": {"counties": ["Nowhere"]}}
+    del bad["headline"]
+    response = stack.post_alert(director, bad)
+    assert response.status_code == 422
+    fields = {e["field"] for e in response.json()["errors"]}
+    assert {"severity", "headline"} <= fields
+    assert any(f.startswith("channels") for f in fields)
+    not_json = requests.post(
+        f"{stack.api}/v1/alerts", data="{nope", headers={"Authorization": f"Bearer {director}"}, timeout=10
+    )
+    assert not_json.status_code == 400
+    assert not_json.json()["errors"][0]["field"] == "body"
+    typo = stack.post_alert(director, {**LOCKDOWN, "audience": {"counties": ["Nowhere County"]}})
+    assert typo.status_code == 422
+    assert typo.json()["errors"][0]["field"] == "audience.counties[0]"
+    time.sleep(0.5)
+    assert stack.sim_messages("sms", since) == []
+
+
+def test_senders_are_authenticated_and_authorized(stack: Stack, registry: list[Official]) -> None:
+    assert stack.post_alert("", LOCKDOWN).status_code == 401
+    assert stack.post_alert("an_not-a-real-token", LOCKDOWN).status_code == 401
+    editor = stack.add_sender("e2e-editor", "editor")
+    refused = stack.post_alert(editor, LOCKDOWN)
+    assert refused.status_code == 403
+    assert refused.json()["allowed"] == ["digest_item"]
+    assert "digest_item" in refused.json()["message"]
+    viewer = stack.add_sender("e2e-viewer", "viewer")
+    assert stack.post_alert(viewer, LOCKDOWN).status_code == 403
+
+
+def test_transient_provider_errors_are_retried_without_doubling(
+    stack: Stack, registry: list[Official], director: str
+) -> None:
+    since = time.time()
+    stack.set_faults(rate_429=0.3, error_rate=0.15)
+    try:
+        accepted = stack.post_alert(director, {**LOCKDOWN, "channels": ["sms", "email"]}).json()
+        status = stack.wait_settled(director, accepted["id"])
+    finally:
+        stack.clear_faults()
+    mobiles = sorted(o.mobile for o in registry if o.mobile)
+    assert status["channels"]["sms"]["states"] == {"delivered": len(mobiles)}
+    sms = [m for m in stack.sim_messages("sms", since) if accepted["verification_code"] in m["body"]]
+    assert sorted(m["to"] for m in sms) == mobiles
+
+
+def test_permanent_failure_is_parked_with_its_reason(
+    stack: Stack, registry: list[Official], director: str
+) -> None:
+    bad_number = next(o.mobile for o in registry if o.mobile)
+    stack.set_faults(fail_numbers=[bad_number])
+    try:
+        accepted = stack.post_alert(director, {**LOCKDOWN, "channels": ["sms"]}).json()
+        status = stack.wait_settled(director, accepted["id"])
+    finally:
+        stack.clear_faults()
+    states = status["channels"]["sms"]["states"]
+    assert states.get("parked", 0) + states.get("failed", 0) == 1
+    assert states["delivered"] == status["channels"]["sms"]["total"] - 1
+
+
+def test_worker_killed_mid_batch_loses_nothing_and_sends_nothing_twice(
+    stack: Stack, registry: list[Official], director: str
+) -> None:
+    since = time.time()
+    stack.set_faults(latency_ms=150)
+    try:
+        accepted = stack.post_alert(director, {**LOCKDOWN, "channels": ["sms"]}).json()
+        code = accepted["verification_code"]
+        deadline = time.monotonic() + 20
+        while not [m for m in stack.sim_messages("sms", since) if code in m["body"]]:
+            assert time.monotonic() < deadline, "nothing was sent"
+            time.sleep(0.02)
+        stack.stop("worker", signal.SIGKILL)
+        stack.clear_faults()
+        sent_before = len([m for m in stack.sim_messages("sms", since) if code in m["body"]])
+        assert sent_before < accepted["recipients"]["sms"], "the batch finished before the kill"
+    finally:
+        stack.clear_faults()
+        stack.start("worker", 2)
+    status = stack.wait_settled(director, accepted["id"], timeout=90)
+    mobiles = sorted(o.mobile for o in registry if o.mobile)
+    assert status["channels"]["sms"]["states"] == {"delivered": len(mobiles)}
+    sms = [m for m in stack.sim_messages("sms", since) if code in m["body"]]
+    assert sorted(m["to"] for m in sms) == mobiles
+
+
+def test_forged_provider_webhooks_are_refused(stack: Stack) -> None:
+    response = requests.post(
+        f"{stack.api}/v1/webhooks/twilio/status?d=x.sms.y",
+        data={"MessageSid": "SM" + "1" * 32, "MessageStatus": "delivered"},
+        headers={"X-Twilio-Signature": "forged"},
+        timeout=10,
+    )
+    assert response.status_code == 403
+    unsigned = requests.post(f"{stack.api}/v1/webhooks/twilio/voice?d=x.voice.y", data={}, timeout=10)
+    assert unsigned.status_code == 403
+
+
+def test_exercise_alerts_are_marked_in_every_message(
+    stack: Stack, registry: list[Official], director: str
+) -> None:
+    since = time.time()
+    accepted = stack.post_alert(director, {**LOCKDOWN, "status": "Exercise"}).json()
+    stack.wait_settled(director, accepted["id"])
+    code = accepted["verification_code"]
+    sms = [m for m in stack.sim_messages("sms", since) if code in m["body"]]
+    assert sms and all(m["body"].startswith("EXERCISE") for m in sms)
+    calls = [m for m in stack.sim_messages("voice", since) if alert_id_in(m, accepted["id"])]
+    assert calls and all("exercise" in (m.get("twiml") or "").lower() for m in calls)
+    mails = [m for m in stack.sim_messages("email", since) if alert_id_in(m, accepted["id"])]
+    assert mails and all("EXERCISE" in m["subject"] for m in mails)
+
+
+def alert_id_in(message: dict[str, Any], alert_id: str) -> bool:
+    return alert_id in str(message)
+
+
+def test_health_readiness_and_openapi(stack: Stack) -> None:
+    assert requests.get(f"{stack.api}/healthz", timeout=5).json() == {"status": "ok"}
+    deadline = time.monotonic() + 20
+    while (ready := requests.get(f"{stack.api}/readyz", timeout=5)).status_code != 200:
+        assert time.monotonic() < deadline, ready.text
+        time.sleep(0.2)
+    assert ready.json()["checks"]["workers"] >= 1
+    doc = requests.get(f"{stack.api}/v1/openapi.json", timeout=5).json()
+    assert doc["openapi"].startswith("3.")
+    for path in (
+        "/v1/alerts",
+        "/v1/alerts/{alert_id}",
+        "/v1/alerts/{alert_id}/verify",
+        "/v1/keys",
+        "/healthz",
+        "/readyz",
+    ):
+        assert path in doc["paths"], path
+    post = doc["paths"]["/v1/alerts"]["post"]
+    assert "schema" in post["requestBody"]["content"]["application/json"]
+    assert {"202", "401", "403", "422"} <= set(post["responses"])
+    keys = requests.get(f"{stack.api}/v1/keys", timeout=5).json()["keys"]
+    assert keys[0]["algorithm"] == "Ed25519" and len(keys[0]["public_key"]) == 44
