@@ -71,7 +71,7 @@ def plan_batches(
         size = max(1, sizes[channel])
         for n, start in enumerate(range(0, len(ids), size)):
             batches.append(
-                Batch(f"{alert_id}.{channel}.{n}", alert_id, channel, tuple(ids[start : start + size]), queue)
+                Batch(f"{alert_id}-{channel}-{n}", alert_id, channel, tuple(ids[start : start + size]), queue)
             )
     return batches
 
@@ -161,7 +161,7 @@ class Dispatcher:
                 batch.official_ids,
                 batch.queue,
                 requeues=batch.requeues + 1,
-                job_id=f"{batch.id}.r{batch.requeues + 1}",
+                job_id=f"{batch.id}-r{batch.requeues + 1}",
             )
             with self.redis.pipeline(transaction=True) as pipe:
                 self._enqueue(pipe, [retry], now)

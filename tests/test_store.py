@@ -1,0 +1,102 @@
+"""The Redis adapters against a real Redis: atomic state moves, idempotent imports, the batch sweep."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import pytest
+import redis
+from redis.asyncio import Redis
+
+from alertnet import constants as k
+from alertnet.deliveries import Delivery, DeliveryState
+from alertnet.dispatch import Dispatcher, plan_batches
+from alertnet.store.alerts import AlertStore, StateMove
+
+S = DeliveryState
+
+
+def test_plan_batches_splits_each_channel_and_puts_sms_first() -> None:
+    batches = plan_batches("A1", {"email": ["a", "b", "c"], "sms": ["a", "b", "c"]}, {"sms": 2, "email": 1000}, "q")
+    assert [(b.channel, b.official_ids) for b in batches] == [
+        ("sms", ("a", "b")),
+        ("sms", ("c",)),
+        ("email", ("a", "b", "c")),
+    ]
+    assert len({b.id for b in batches}) == 3
+
+
+def _store_alert(url: str, ids: list[str]) -> Dispatcher:
+    dispatcher = Dispatcher(redis.Redis.from_url(url))
+    batches = plan_batches("A1", {"sms": ids}, {"sms": 2}, k.QUEUE_CRITICAL)
+    dispatcher.store_and_enqueue("A1", '{"alert": {}}', {"sms": ids}, batches, created=time.time())
+    return dispatcher
+
+
+def test_store_and_enqueue_writes_everything_in_one_go(fresh_redis_url: str) -> None:
+    dispatcher = _store_alert(fresh_redis_url, ["o1", "o2", "o3"])
+    conn = dispatcher.redis
+    assert conn.hlen(k.DELIVERY_KEY + "A1:sms") == 3
+    assert conn.hget(k.COUNTS_KEY + "A1", "sms:queued") == b"3"
+    assert dispatcher.queues[k.QUEUE_CRITICAL].count == 2
+    assert conn.zcard(k.BATCH_LEASES) == 2
+
+
+async def _moves(url: str) -> None:
+    conn = Redis.from_url(url)
+    store = AlertStore(conn)
+    try:
+        claim = [StateMove(i, S.SENDING, frozenset({S.QUEUED, S.RETRYING})) for i in ("o1", "o2", "o3")]
+        assert await store.move("A1", "sms", claim) == [True, True, True]
+        # A second claim (a retried job, a second worker) gets nothing.
+        assert await store.move("A1", "sms", claim) == [False, False, False]
+        sent = StateMove("o1", S.SENT, frozenset({S.SENDING}), provider_id="SM1")
+        assert await store.move("A1", "sms", [sent]) == [True]
+        # A delivery with a provider id is never claimed again, even from a stale 'sending' cutoff.
+        reclaim = StateMove("o1", S.SENDING, frozenset({S.SENDING, S.SENT}))
+        assert await store.move("A1", "sms", [reclaim], claim_cutoff=time.time() + 100) == [False]
+        # A stale claim (its worker died) can be taken over only after the cutoff.
+        stale = StateMove("o2", S.SENDING, frozenset({S.SENDING}))
+        assert await store.move("A1", "sms", [stale], claim_cutoff=time.time() - 100) == [False]
+        assert await store.move("A1", "sms", [stale], claim_cutoff=time.time() + 1) == [True]
+        late = StateMove("o1", S.SENT, frozenset({S.SENDING}))
+        done = StateMove("o1", S.DELIVERED, frozenset({S.SENDING, S.SENT}))
+        assert await store.move("A1", "sms", [done, late]) == [True, False]  # never walks back
+        deliveries = await store.deliveries("A1", "sms")
+        assert deliveries["o1"] == Delivery(S.DELIVERED, 1, "SM1", None, deliveries["o1"].updated, deliveries["o1"].claimed)
+        assert deliveries["o2"].attempts == 2
+        progress = await store.progress("A1")
+        assert progress.counts["sms"] == {"delivered": 1, "sending": 2}
+        assert not progress.settled
+    finally:
+        await conn.aclose()
+
+
+def test_state_moves_are_atomic_and_never_double_claim(fresh_redis_url: str) -> None:
+    _store_alert(fresh_redis_url, ["o1", "o2", "o3"])
+    asyncio.run(_moves(fresh_redis_url))
+
+
+def test_sweep_leaves_queued_batches_and_requeues_dead_ones(fresh_redis_url: str) -> None:
+    dispatcher = _store_alert(fresh_redis_url, ["o1", "o2", "o3"])
+    later = time.time() + k.BATCH_LEASE_SECONDS + 1
+    # Jobs still waiting in the queue are not stalled.
+    assert dispatcher.sweep_stalled_batches(later) == []
+    queue = dispatcher.queues[k.QUEUE_CRITICAL]
+    job = queue.dequeue_any([queue], None, connection=dispatcher.redis)
+    assert job is not None
+    started, _queue = job
+    started.set_status("started")
+    # Its worker "died": no lease renewal; the sweep puts exactly that batch back, once.
+    requeued = dispatcher.sweep_stalled_batches(later + k.BATCH_LEASE_SECONDS + 1)
+    assert requeued == [started.id]
+    assert dispatcher.sweep_stalled_batches(later + k.BATCH_LEASE_SECONDS + 1) == []
+    assert queue.count == 2
+
+
+@pytest.mark.parametrize("attempt,expected", [(1, 0.5), (2, 1.0), (3, 2.0), (10, 60.0)])
+def test_backoff_doubles_up_to_a_cap(attempt: int, expected: float) -> None:
+    from alertnet.deliveries import backoff_seconds
+
+    assert backoff_seconds(attempt, 0.5) == expected
