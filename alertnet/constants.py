@@ -38,3 +38,17 @@ BATCH_KEY = PREFIX + "batch:"  # + batch id -> JSON {alert_id, channel, ids, req
 BATCH_LEASES = PREFIX + "batch-leases"  # zset batch id -> lease expiry (unix seconds)
 BATCH_LEASE_SECONDS = 15.0
 BATCH_MAX_REQUEUES = 3
+
+# Acknowledgements and escalation
+RECIPIENTS_KEY = PREFIX + "recipients:"  # + alert id -> set of official ids the alert first went to
+ACKS_KEY = PREFIX + "acks:"  # + alert id -> hash official id -> Ack JSON (first ack wins)
+OPEN_ALERTS_KEY = PREFIX + "open:"  # + official id -> zset alert id -> sent time (unacknowledged alerts)
+CODE_KEY = PREFIX + "code:"  # + verification code -> alert id
+CLOSED_KEY = PREFIX + "closed:"  # + alert id -> why escalation ended (cancelled, all clear)
+INBOUND_STREAM = PREFIX + "inbound"  # inbound SMS that were not acknowledgements, for the operator
+SMS_OPT_OUT = PREFIX + "sms-opt-out"  # numbers that replied STOP: no newsletters; critical alerts still go
+ESCALATION_DUE = PREFIX + "esc:due"  # zset "alert_id|wave" -> due time
+ESCALATION_FIRING = PREFIX + "esc:firing"  # zset "alert_id|wave" -> lease expiry while a scheduler fires it
+ESCALATION_PLAN = PREFIX + "esc:plan:"  # + alert id -> JSON {policy, waves: [{wave, step, repetition, due}]}
+ESCALATION_LATENESS = PREFIX + "esc:lateness"  # list of recent step lateness in seconds (newest first)
+ACK_SECRET_FILE = "ack-link.secret"

@@ -71,7 +71,7 @@ def plan_batches(
         size = max(1, sizes[channel])
         for n, start in enumerate(range(0, len(ids), size)):
             batches.append(
-                Batch(f"{alert_id}-{channel}-{n}", alert_id, channel, tuple(ids[start : start + size]), queue)
+                Batch(f"{alert_id}-{channel.replace('@', '_w')}-{n}", alert_id, channel, tuple(ids[start : start + size]), queue)
             )
     return batches
 
@@ -91,24 +91,62 @@ class Dispatcher:
         batches: Sequence[Batch],
         *,
         created: float,
+        code: str = "",
+        wants_ack: bool = False,
+        escalation: Sequence[tuple[str, float]] = (),
+        plan_json: str = "",
     ) -> None:
-        """Write the alert, a QUEUED delivery per (official, channel), counts and batch jobs at once."""
+        """Write the alert, a QUEUED delivery per (official, channel), counts, batch jobs, the ack index
+        and the escalation timers in one transaction: all of it or none of it."""
         now = time.time()
-        queued = Delivery(DeliveryState.QUEUED, updated=now).to_json()
+        everyone = list(dict.fromkeys(i for ids in recipients.values() for i in ids))
         with self.redis.pipeline(transaction=True) as pipe:
             pipe.set(k.ALERT_KEY + alert_id, record_json)
             pipe.zadd(k.ALERTS_INDEX, {alert_id: created})
-            totals: dict[str, int] = {}
-            for channel, ids in recipients.items():
-                totals[channel] = len(ids)
-                key = k.DELIVERY_KEY + f"{alert_id}:{channel}"
-                for start in range(0, len(ids), HSET_CHUNK):
-                    pipe.hset(key, mapping=dict.fromkeys(ids[start : start + HSET_CHUNK], queued))
-            if totals:
-                pipe.hset(k.TOTALS_KEY + alert_id, mapping=totals)
-                pipe.hset(k.COUNTS_KEY + alert_id, mapping={f"{c}:queued": n for c, n in totals.items() if n})
+            if code:
+                pipe.set(k.CODE_KEY + code, alert_id)
+            for start in range(0, len(everyone), HSET_CHUNK):
+                pipe.sadd(k.RECIPIENTS_KEY + alert_id, *everyone[start : start + HSET_CHUNK])
+            self._write_deliveries(pipe, alert_id, recipients, now)
+            if wants_ack:
+                self._open_for_ack(pipe, alert_id, everyone, created)
+            if escalation:
+                pipe.zadd(k.ESCALATION_DUE, dict(escalation))
+                pipe.set(k.ESCALATION_PLAN + alert_id, plan_json)
             self._enqueue(pipe, batches, now)
             pipe.execute()
+
+    def store_wave_and_enqueue(
+        self, alert_id: str, member: str, slots: Mapping[str, Sequence[str]], batches: Sequence[Batch], *, created: float
+    ) -> None:
+        """Write one escalation wave's deliveries and jobs, and retire its timer, in one transaction."""
+        now = time.time()
+        with self.redis.pipeline(transaction=True) as pipe:
+            self._write_deliveries(pipe, alert_id, slots, now)
+            self._open_for_ack(pipe, alert_id, list({i for ids in slots.values() for i in ids}), created)
+            self._enqueue(pipe, batches, now)
+            pipe.zrem(k.ESCALATION_FIRING, member)
+            pipe.execute()
+
+    @staticmethod
+    def _write_deliveries(
+        pipe: redis.client.Pipeline, alert_id: str, slots: Mapping[str, Sequence[str]], now: float
+    ) -> None:
+        queued = Delivery(DeliveryState.QUEUED, updated=now).to_json()
+        totals: dict[str, int] = {}
+        for slot, ids in slots.items():
+            totals[slot] = len(ids)
+            key = k.DELIVERY_KEY + f"{alert_id}:{slot}"
+            for start in range(0, len(ids), HSET_CHUNK):
+                pipe.hset(key, mapping=dict.fromkeys(ids[start : start + HSET_CHUNK], queued))
+        if totals:
+            pipe.hset(k.TOTALS_KEY + alert_id, mapping=totals)
+            pipe.hset(k.COUNTS_KEY + alert_id, mapping={f"{c}:queued": n for c, n in totals.items() if n})
+
+    @staticmethod
+    def _open_for_ack(pipe: redis.client.Pipeline, alert_id: str, official_ids: Sequence[str], created: float) -> None:
+        for official_id in official_ids:
+            pipe.zadd(k.OPEN_ALERTS_KEY + official_id, {alert_id: created})
 
     def _enqueue(self, pipe: redis.client.Pipeline, batches: Sequence[Batch], now: float) -> None:
         by_queue: dict[str, list[Batch]] = {}
