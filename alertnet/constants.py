@@ -51,4 +51,3 @@ ESCALATION_DUE = PREFIX + "esc:due"  # zset "alert_id|wave" -> due time
 ESCALATION_FIRING = PREFIX + "esc:firing"  # zset "alert_id|wave" -> lease expiry while a scheduler fires it
 ESCALATION_PLAN = PREFIX + "esc:plan:"  # + alert id -> JSON {policy, waves: [{wave, step, repetition, due}]}
 ESCALATION_LATENESS = PREFIX + "esc:lateness"  # list of recent step lateness in seconds (newest first)
-ACK_SECRET_FILE = "ack-link.secret"

@@ -1,18 +1,22 @@
-"""The scheduler process (APScheduler): periodic housekeeping that must survive any one worker.
+"""The scheduler process (APScheduler on asyncio): escalation timers and housekeeping.
 
-Today: putting back batches whose worker died. Several scheduler processes may run; the sweep is safe to
-run concurrently (a batch is taken back by exactly one of them).
+Several scheduler processes may run at once: a due step is claimed by exactly one of them, and a stalled
+batch is put back by exactly one of them.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import signal
 
 import structlog
-from apscheduler.schedulers.blocking import BlockingScheduler
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
-from alertnet.bootstrap import sync_redis
+from alertnet.bootstrap import async_redis, sync_redis
 from alertnet.dispatch import Dispatcher
+from alertnet.escalation import parse_policies
+from alertnet.escalator import Escalator
 from alertnet.settings import Settings
 
 log = structlog.get_logger("alertnet.scheduler")
@@ -26,18 +30,38 @@ def sweep_once(dispatcher: Dispatcher) -> list[str]:
     return requeued
 
 
-def run_scheduler(settings: Settings) -> None:
+async def serve_scheduler(settings: Settings, stop: asyncio.Event) -> None:
+    policies = parse_policies(settings.escalation.policy_path.read_text())
     dispatcher = Dispatcher(sync_redis(settings))
-    scheduler = BlockingScheduler(timezone="UTC")
+    conn = async_redis(settings)
+    escalator = Escalator(settings, conn, dispatcher, policies)
+
+    async def sweep() -> None:
+        await asyncio.to_thread(sweep_once, dispatcher)
+
+    scheduler = AsyncIOScheduler(timezone="UTC")
     scheduler.add_job(
-        sweep_once,
-        "interval",
-        seconds=SWEEP_SECONDS,
-        args=[dispatcher],
-        id="sweep",
-        max_instances=1,
-        coalesce=True,
+        escalator.fire_due, "interval", seconds=settings.escalation.tick_seconds, id="escalate",
+        max_instances=1, coalesce=True, misfire_grace_time=None,
     )
-    log.info("scheduler_started")
-    with contextlib.suppress(KeyboardInterrupt, SystemExit):
-        scheduler.start()
+    scheduler.add_job(sweep, "interval", seconds=SWEEP_SECONDS, id="sweep", max_instances=1, coalesce=True)
+    scheduler.start()
+    log.info("scheduler_started", policies=[p.name for p in policies])
+    try:
+        await stop.wait()
+    finally:
+        scheduler.shutdown(wait=False)
+        await conn.aclose()
+        dispatcher.redis.close()
+
+
+def run_scheduler(settings: Settings) -> None:
+    async def main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        await serve_scheduler(settings, stop)
+
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(main())

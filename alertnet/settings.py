@@ -71,6 +71,21 @@ class PipelineSettings:
 
 
 @dataclass(frozen=True)
+class EscalationSettings:
+    policy_file: str = ""
+    # Multiplies every delay in the policies: 0.01 turns minutes into fractions of a second (drills, tests).
+    time_scale: float = 1.0
+    # How often the scheduler looks for due steps.
+    tick_seconds: float = 0.2
+    # Email ack links stay valid this long after the alert.
+    ack_link_days: float = 7.0
+
+    @property
+    def policy_path(self) -> Path:
+        return Path(self.policy_file) if self.policy_file else REPO_ROOT / "config" / "escalation.toml"
+
+
+@dataclass(frozen=True)
 class Settings:
     redis_url: str = "redis://127.0.0.1:6379/0"
     data_dir: str = ""
@@ -79,6 +94,7 @@ class Settings:
     twilio: TwilioSettings = field(default_factory=TwilioSettings)
     sendgrid: SendGridSettings = field(default_factory=SendGridSettings)
     pipeline: PipelineSettings = field(default_factory=PipelineSettings)
+    escalation: EscalationSettings = field(default_factory=EscalationSettings)
 
     @property
     def data_path(self) -> Path:
@@ -90,6 +106,10 @@ class Settings:
     @property
     def signing_key_path(self) -> Path:
         return self.data_path / "signing-key.ed25519"
+
+    @property
+    def ack_secret_path(self) -> Path:
+        return self.data_path / "ack-link.secret"
 
     @property
     def twilio_simulated(self) -> bool:

@@ -61,3 +61,12 @@ class AckStore:
             await self.redis.sadd(k.SMS_OPT_OUT, number)  # type: ignore[misc]
         else:
             await self.redis.srem(k.SMS_OPT_OUT, number)  # type: ignore[misc]
+
+    async def was_contacted(self, alert_id: str, official_id: str) -> bool:
+        """True if the alert went to this official, first or by escalation (an open-alert entry exists or
+        existed: acked officials keep their ack)."""
+        if await self.redis.sismember(k.RECIPIENTS_KEY + alert_id, official_id):  # type: ignore[misc]
+            return True
+        if await self.redis.zscore(k.OPEN_ALERTS_KEY + official_id, alert_id) is not None:
+            return True
+        return bool(await self.redis.hexists(k.ACKS_KEY + alert_id, official_id))  # type: ignore[misc]

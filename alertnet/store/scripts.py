@@ -65,3 +65,20 @@ end
 redis.call('SET', KEYS[1], tostring(tat + interval), 'EX', 3600)
 return tostring(wait)
 """
+
+# Escalation timers. KEYS[1] = due zset, KEYS[2] = firing zset. ARGV: now, lease seconds, limit.
+# First puts back steps whose scheduler died while firing them (lease expired), then moves due steps
+# to 'firing' and returns them: with several schedulers each step is taken by exactly one.
+CLAIM_DUE_STEPS = """
+local now = tonumber(ARGV[1])
+for _, member in ipairs(redis.call('ZRANGEBYSCORE', KEYS[2], 0, now)) do
+  redis.call('ZREM', KEYS[2], member)
+  redis.call('ZADD', KEYS[1], now, member)
+end
+local due = redis.call('ZRANGEBYSCORE', KEYS[1], 0, now, 'WITHSCORES', 'LIMIT', 0, tonumber(ARGV[3]))
+for i = 1, #due, 2 do
+  redis.call('ZREM', KEYS[1], due[i])
+  redis.call('ZADD', KEYS[2], now + tonumber(ARGV[2]), due[i])
+end
+return due
+"""

@@ -1,0 +1,154 @@
+"""Acknowledgements over HTTP: the Twilio reply/keypress webhooks, the email link page, the API."""
+
+from __future__ import annotations
+
+import csv
+import io
+from pathlib import Path
+
+import jinja2
+from aiohttp import web
+from twilio.twiml.messaging_response import MessagingResponse
+from twilio.twiml.voice_response import VoiceResponse
+
+from alertnet.ack_service import AckRefused, AckService
+from alertnet.acks import AckChannel, TokenError
+from alertnet.api.errors import error_response, read_json
+from alertnet.api.keys import SERVICE, require_sender
+from alertnet.api.webhooks import signed_form
+from alertnet.senders import SenderRole
+
+routes = web.RouteTableDef()
+ACKS = web.AppKey("acks", AckService)
+TEMPLATES = Path(__file__).resolve().parent.parent.parent / "config" / "templates"
+_env = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES), autoescape=True)
+
+
+@routes.post("/v1/webhooks/twilio/sms")
+async def inbound_sms(request: web.Request) -> web.Response:
+    params = await signed_form(request)
+    text = await request.app[ACKS].sms_reply(params.get("From", ""), params.get("Body", ""))
+    reply = MessagingResponse()
+    reply.message(text)
+    return web.Response(text=str(reply), content_type="application/xml")
+
+
+@routes.post("/v1/webhooks/twilio/gather")
+async def gather(request: web.Request) -> web.Response:
+    params = await signed_form(request)
+    did = request.query.get("d", "")
+    response = VoiceResponse()
+    try:
+        result = await request.app[ACKS].keypress(did, params.get("Digits", ""))
+    except (AckRefused, ValueError):
+        result = None
+    if result is None:
+        response.say("That key was not recognized. Reply 1 to the text message to acknowledge. Goodbye.")
+    else:
+        response.say("Thank you. Your acknowledgement has been recorded. Goodbye.")
+    return web.Response(text=str(response), content_type="application/xml")
+
+
+async def _link(request: web.Request) -> tuple[str, str, dict[str, object]] | web.Response:
+    try:
+        alert_id, official_id = request.app[ACKS].read_link(request.match_info["token"])
+    except TokenError as error:
+        return web.Response(text=_env.get_template("ack_page.html.j2").render(error=str(error)), status=400, content_type="text/html")
+    record = await request.app[SERVICE].alerts.get_record(alert_id)
+    if record is None:
+        return web.Response(text="No such alert.", status=404)
+    return alert_id, official_id, record["alert"]
+
+
+@routes.get("/ack/{token}")
+async def ack_page(request: web.Request) -> web.Response:
+    """Shows what will be acknowledged; the ack itself is the POST, so link-scanning mail filters that
+    pre-fetch links never acknowledge for a person."""
+    found = await _link(request)
+    if isinstance(found, web.Response):
+        return found
+    alert_id, official_id, alert = found
+    acked = official_id in await request.app[ACKS].acks.acked_ids(alert_id)
+    html = _env.get_template("ack_page.html.j2").render(alert=alert, done=acked, token=request.match_info["token"])
+    return web.Response(text=html, content_type="text/html")
+
+
+@routes.post("/ack/{token}")
+async def ack_confirm(request: web.Request) -> web.Response:
+    found = await _link(request)
+    if isinstance(found, web.Response):
+        return found
+    alert_id, official_id, alert = found
+    try:
+        await request.app[ACKS].acknowledge(alert_id, official_id, AckChannel.EMAIL)
+    except AckRefused as error:
+        return web.Response(text=str(error), status=409)
+    html = _env.get_template("ack_page.html.j2").render(alert=alert, done=True, token=request.match_info["token"])
+    return web.Response(text=html, content_type="text/html")
+
+
+@routes.post("/v1/alerts/{alert_id}/acks")
+async def record_ack(request: web.Request) -> web.Response:
+    """An operator records an ack taken by phone, or a web ack on an official's behalf (director role)."""
+    sender = await require_sender(request)
+    if sender.role is not SenderRole.DIRECTOR:
+        return error_response(403, "forbidden", f"sender role '{sender.role.value}' may not record acknowledgements", allowed=[])
+    body = await read_json(request)
+    errors = []
+    if not isinstance(body, dict):
+        return error_response(422, "invalid_request", "body: must be an object", errors=[{"field": "body", "reason": "must be an object"}])
+    official_id = body.get("official_id")
+    if not isinstance(official_id, str) or not official_id:
+        errors.append({"field": "official_id", "reason": "required string"})
+    channel = body.get("channel", "operator")
+    if channel not in ("operator", "web"):
+        errors.append({"field": "channel", "reason": "must be 'operator' or 'web'"})
+    if errors:
+        return error_response(422, "invalid_request", "; ".join(f"{e['field']}: {e['reason']}" for e in errors), errors=errors)
+    try:
+        result = await request.app[ACKS].acknowledge(
+            request.match_info["alert_id"], str(official_id), AckChannel(channel), recorded_by=sender.name
+        )
+    except AckRefused as error:
+        field, _, reason = str(error).partition(": ")
+        status = 404 if field == "alert_id" else 422
+        return error_response(status, "not_found" if status == 404 else "invalid_request", str(error), errors=[{"field": field, "reason": reason}])
+    ack = result.ack
+    return web.json_response(
+        {"alert_id": ack.alert_id, "official_id": ack.official_id, "at": ack.at, "channel": ack.channel.value, "first": result.first},
+        status=201 if result.first else 200,
+    )
+
+
+@routes.get("/v1/alerts/{alert_id}/acks")
+async def list_acks(request: web.Request) -> web.Response:
+    await require_sender(request)
+    alert_id = request.match_info["alert_id"]
+    try:
+        report = await request.app[ACKS].report(alert_id)
+    except AckRefused as error:
+        return error_response(404, "not_found", str(error))
+    if request.query.get("format") == "csv":
+        out = io.StringIO()
+        writer = csv.writer(out)
+        writer.writerow(["official_id", "name", "role", "school", "district", "county", "region", "acknowledged", "at", "channel"])
+        for official, ack in report.acknowledged:
+            writer.writerow([official.id, official.name, official.role.value, official.school, official.district, official.county, official.region, "yes", f"{ack.at:.3f}", ack.channel.value])
+        for official in report.pending:
+            writer.writerow([official.id, official.name, official.role.value, official.school, official.district, official.county, official.region, "no", "", ""])
+        return web.Response(
+            text=out.getvalue(), content_type="text/csv",
+            headers={"Content-Disposition": f'attachment; filename="acks-{alert_id}.csv"'},
+        )
+    return web.json_response(
+        {
+            "alert_id": alert_id,
+            "acknowledged": [
+                {"official_id": o.id, "name": o.name, "role": o.role.value, "district": o.district, "at": a.at, "channel": a.channel.value}
+                for o, a in report.acknowledged
+            ],
+            "pending": [{"official_id": o.id, "name": o.name, "role": o.role.value, "district": o.district} for o in report.pending],
+            "by_district": report.by_district,
+            "by_role": report.by_role,
+        }
+    )

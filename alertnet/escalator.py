@@ -1,0 +1,108 @@
+"""Fires due escalation steps: for each, whoever is still unacknowledged gets the step's channels.
+
+Timers live in Redis (a sorted set by due time), so a scheduler can stop and start without losing or
+doubling a step, and several schedulers can run: a step is claimed by one of them (Lua), and its
+deliveries, jobs and the timer's removal are written in one transaction.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from typing import Any
+
+import structlog
+from redis.asyncio import Redis
+
+from alertnet import constants as k
+from alertnet.alerts import Alert, Channel
+from alertnet.dispatch import Dispatcher, plan_batches
+from alertnet.escalation import Policy, is_covered, step_targets
+from alertnet.service import QUEUE_FOR_PRIORITY
+from alertnet.settings import Settings
+from alertnet.store.acks import AckStore
+from alertnet.store.alerts import AlertStore
+from alertnet.store.registry import OfficialStore
+from alertnet.store.scripts import CLAIM_DUE_STEPS
+
+log = structlog.get_logger("alertnet.escalator")
+FIRING_LEASE_SECONDS = 60.0
+CLAIM_LIMIT = 100
+
+
+class Escalator:
+    def __init__(
+        self,
+        settings: Settings,
+        redis: Redis,
+        dispatcher: Dispatcher,
+        policies: list[Policy],
+    ) -> None:
+        self.settings = settings
+        self.redis = redis
+        self.dispatcher = dispatcher
+        self.policies = {p.name: p for p in policies}
+        self.alerts = AlertStore(redis)
+        self.acks = AckStore(redis)
+        self.officials = OfficialStore(redis)
+        self._claim = redis.register_script(CLAIM_DUE_STEPS)
+
+    async def fire_due(self, now: float | None = None) -> int:
+        """Fire every step due by `now`; returns how many were fired."""
+        now = time.time() if now is None else now
+        claimed = await self._claim(
+            keys=[k.ESCALATION_DUE, k.ESCALATION_FIRING], args=[now, FIRING_LEASE_SECONDS, CLAIM_LIMIT]
+        )
+        fired = 0
+        for i in range(0, len(claimed), 2):
+            member = claimed[i].decode()
+            try:
+                await self.fire(member, float(claimed[i + 1]))
+                fired += 1
+            except Exception:
+                # The lease runs out and another tick (or scheduler) fires it again.
+                log.exception("escalation_step_failed", step=member)
+        return fired
+
+    async def fire(self, member: str, due: float) -> None:
+        alert_id, wave_text = member.split("|")
+        wave = int(wave_text)
+        bound = log.bind(alert_id=alert_id, wave=wave)
+        record = await self.alerts.get_record(alert_id)
+        plan_raw = await self.redis.get(k.ESCALATION_PLAN + alert_id)
+        closed = await self.redis.get(k.CLOSED_KEY + alert_id)
+        if record is None or plan_raw is None or closed is not None:
+            await self.redis.zrem(k.ESCALATION_FIRING, member)
+            return
+        plan: dict[str, Any] = json.loads(plan_raw)
+        info = next(w for w in plan["waves"] if w["wave"] == wave)
+        step = self.policies[plan["policy"]].steps[info["step"]]
+        registry = (await self.officials.snapshot()).by_id
+        acked = await self.acks.acked_ids(alert_id)
+        recipients = await self.acks.recipients(alert_id)
+        waiting = sorted(r for r in recipients if not is_covered(r, acked, registry))
+        targets = step_targets(step, waiting, registry)
+        slots = {f"{channel.value}@{wave}": ids for channel, ids in targets.items()}
+        alert = Alert.from_dict(record["alert"])
+        sizes = {
+            f"{Channel.SMS.value}@{wave}": self.settings.pipeline.sms_batch,
+            f"{Channel.VOICE.value}@{wave}": self.settings.pipeline.voice_batch,
+            f"{Channel.EMAIL.value}@{wave}": self.settings.pipeline.email_batch,
+        }
+        batches = plan_batches(alert_id, slots, sizes, QUEUE_FOR_PRIORITY[alert.priority])
+        await asyncio.to_thread(
+            self.dispatcher.store_wave_and_enqueue, alert_id, member, slots, batches, created=alert.sent.timestamp()
+        )
+        lateness = time.time() - due
+        async with self.redis.pipeline(transaction=False) as pipe:
+            pipe.lpush(k.ESCALATION_LATENESS, f"{lateness:.4f}")
+            pipe.ltrim(k.ESCALATION_LATENESS, 0, 9999)
+            await pipe.execute()
+        bound.info(
+            "escalation_step_fired",
+            step=info["step"],
+            unacknowledged=len(waiting),
+            targets={slot: len(ids) for slot, ids in slots.items()},
+            lateness=round(lateness, 3),
+        )
