@@ -8,7 +8,16 @@ from dataclasses import dataclass
 
 import structlog
 
-from alertnet.acks import Ack, AckChannel, AckReport, ReplyKind, TokenError, ack_report, make_ack_token, read_ack_token, read_reply
+from alertnet.acks import (
+    Ack,
+    AckChannel,
+    AckReport,
+    ReplyKind,
+    ack_report,
+    make_ack_token,
+    read_ack_token,
+    read_reply,
+)
 from alertnet.contacts import Official
 from alertnet.deliveries import split_delivery_id
 from alertnet.store.acks import AckStore
@@ -79,8 +88,12 @@ class AckService:
         first = await self.acks.record(ack)
         if first:
             await self.audit.record(
-                actor=recorded_by or official_id, action="acknowledge", outcome="accepted",
-                alert_id=alert_id, official_id=official_id, channel=channel.value,
+                actor=recorded_by or official_id,
+                action="acknowledge",
+                outcome="accepted",
+                alert_id=alert_id,
+                official_id=official_id,
+                channel=channel.value,
             )
             log.info("acknowledged", alert_id=alert_id, official_id=official_id, channel=channel.value)
         else:
@@ -96,7 +109,9 @@ class AckService:
             return REPLY_HELP
         if reply.kind in (ReplyKind.STOP, ReplyKind.START):
             await self.acks.set_opt_out(from_number, reply.kind is ReplyKind.STOP)
-            await self.audit.record(actor=_number_ref(from_number), action=f"sms_{reply.kind.value}", outcome="accepted")
+            await self.audit.record(
+                actor=_number_ref(from_number), action=f"sms_{reply.kind.value}", outcome="accepted"
+            )
             return REPLY_STOP if reply.kind is ReplyKind.STOP else REPLY_START
         if reply.kind is ReplyKind.ACK and senders:
             target = await self._alert_for_reply(senders, reply.code)
@@ -141,12 +156,12 @@ class AckService:
         if await self.alerts.get_record(alert_id) is None:
             raise AckRefused(f"alert_id: no alert with id '{alert_id}'")
         registry = (await self.officials.snapshot()).by_id
-        recipients: list[Official] = [registry[i] for i in await self.acks.recipients(alert_id) if i in registry]
+        recipients: list[Official] = [
+            registry[i] for i in await self.acks.recipients(alert_id) if i in registry
+        ]
         return ack_report(recipients, await self.acks.acks(alert_id))
 
 
 def _number_ref(number: str) -> str:
     """A stable reference to a phone number that is not the number (for audit and the inbound log)."""
     return "tel:" + hashlib.sha256(number.encode()).hexdigest()[:12]
-
-

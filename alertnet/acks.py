@@ -37,7 +37,13 @@ class Ack:
     @classmethod
     def from_json(cls, raw: str | bytes) -> Ack:
         data = json.loads(raw)
-        return cls(data["alert_id"], data["official_id"], float(data["at"]), AckChannel(data["channel"]), data.get("recorded_by", ""))
+        return cls(
+            data["alert_id"],
+            data["official_id"],
+            float(data["at"]),
+            AckChannel(data["channel"]),
+            data.get("recorded_by", ""),
+        )
 
 
 class ReplyKind(StrEnum):
@@ -130,7 +136,10 @@ def ack_report(recipients: Iterable[Official], acks: Mapping[str, Ack]) -> AckRe
     """Who answered and who has not, with ack rates per district and per role."""
     acknowledged: list[tuple[Official, Ack]] = []
     pending: list[Official] = []
-    tallies: dict[str, dict[str, list[int]]] = {"district": defaultdict(lambda: [0, 0]), "role": defaultdict(lambda: [0, 0])}
+    tallies: dict[str, dict[str, list[int]]] = {
+        "district": defaultdict(lambda: [0, 0]),
+        "role": defaultdict(lambda: [0, 0]),
+    }
     for official in sorted(recipients, key=lambda o: o.id):
         ack = acks.get(official.id)
         if ack:
@@ -141,9 +150,11 @@ def ack_report(recipients: Iterable[Official], acks: Mapping[str, Ack]) -> AckRe
             tally = tallies[dimension][key]
             tally[0] += 1 if ack else 0
             tally[1] += 1
+
     def rates(dimension: str) -> dict[str, dict[str, float]]:
         return {
             key: {"acknowledged": a, "recipients": n, "rate": round(a / n, 4) if n else 0.0}
             for key, (a, n) in sorted(tallies[dimension].items())
         }
+
     return AckReport(acknowledged, pending, rates("district"), rates("role"))

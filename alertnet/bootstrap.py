@@ -5,6 +5,7 @@ from __future__ import annotations
 import redis
 from redis.asyncio import Redis
 
+from alertnet.ack_service import AckService
 from alertnet.alerts import Channel
 from alertnet.channels.base import ChannelAdapter
 from alertnet.channels.sendgrid_email import SendGridEmail
@@ -12,12 +13,15 @@ from alertnet.channels.twilio_common import make_async_client
 from alertnet.channels.twilio_sms import TwilioSms
 from alertnet.channels.twilio_voice import TwilioVoice
 from alertnet.dispatch import Dispatcher
+from alertnet.escalation import parse_policies
 from alertnet.links import Links
 from alertnet.pipeline import WorkerContext
 from alertnet.ratelimit import Pacer
+from alertnet.secrets_file import load_or_create_secret
 from alertnet.service import AlertService
 from alertnet.settings import Settings
 from alertnet.signing import AlertSigner
+from alertnet.store.acks import AckStore
 from alertnet.store.alerts import AlertStore
 from alertnet.store.audit import AuditLog
 from alertnet.store.registry import OfficialStore, SenderStore
@@ -60,19 +64,35 @@ async def build_worker_context(settings: Settings) -> WorkerContext:
         officials=OfficialStore(conn),
         channels=channels,
         links=links(settings),
+        ack_secret=load_or_create_secret(settings.ack_secret_path),
     )
 
 
-def build_service(settings: Settings) -> AlertService:
-    """The service layer with its stores, dispatcher and signing key (created on first start)."""
+def build_services(settings: Settings) -> tuple[AlertService, AckService]:
+    """The service layer with its stores, dispatcher and keys (created on first start)."""
     conn = async_redis(settings)
-    return AlertService(
+    officials = OfficialStore(conn)
+    alerts = AlertStore(conn)
+    audit = AuditLog(conn)
+    acks = AckStore(conn)
+    service = AlertService(
         settings,
-        officials=OfficialStore(conn),
+        officials=officials,
         senders=SenderStore(conn),
-        alerts=AlertStore(conn),
-        audit=AuditLog(conn),
+        alerts=alerts,
+        acks=acks,
+        audit=audit,
         dispatcher=Dispatcher(sync_redis(settings)),
         signer=AlertSigner.load_or_create(settings.signing_key_path),
         links=links(settings),
+        policies=parse_policies(settings.escalation.policy_path.read_text()),
     )
+    ack_service = AckService(
+        alerts=alerts,
+        acks=acks,
+        officials=officials,
+        audit=audit,
+        secret=load_or_create_secret(settings.ack_secret_path),
+        link_days=settings.escalation.ack_link_days,
+    )
+    return service, ack_service

@@ -71,7 +71,13 @@ def plan_batches(
         size = max(1, sizes[channel])
         for n, start in enumerate(range(0, len(ids), size)):
             batches.append(
-                Batch(f"{alert_id}-{channel.replace('@', '_w')}-{n}", alert_id, channel, tuple(ids[start : start + size]), queue)
+                Batch(
+                    f"{alert_id}-{channel.replace('@', '_w')}-{n}",
+                    alert_id,
+                    channel,
+                    tuple(ids[start : start + size]),
+                    queue,
+                )
             )
     return batches
 
@@ -117,7 +123,13 @@ class Dispatcher:
             pipe.execute()
 
     def store_wave_and_enqueue(
-        self, alert_id: str, member: str, slots: Mapping[str, Sequence[str]], batches: Sequence[Batch], *, created: float
+        self,
+        alert_id: str,
+        member: str,
+        slots: Mapping[str, Sequence[str]],
+        batches: Sequence[Batch],
+        *,
+        created: float,
     ) -> None:
         """Write one escalation wave's deliveries and jobs, and retire its timer, in one transaction."""
         now = time.time()
@@ -144,7 +156,9 @@ class Dispatcher:
             pipe.hset(k.COUNTS_KEY + alert_id, mapping={f"{c}:queued": n for c, n in totals.items() if n})
 
     @staticmethod
-    def _open_for_ack(pipe: redis.client.Pipeline, alert_id: str, official_ids: Sequence[str], created: float) -> None:
+    def _open_for_ack(
+        pipe: redis.client.Pipeline, alert_id: str, official_ids: Sequence[str], created: float
+    ) -> None:
         for official_id in official_ids:
             pipe.zadd(k.OPEN_ALERTS_KEY + official_id, {alert_id: created})
 

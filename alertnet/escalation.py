@@ -94,8 +94,16 @@ def parse_policies(text: str) -> list[Policy]:
             steps.append(
                 Step(
                     after=_number(step.get("after"), f"{at}.after", errors),
-                    channels=tuple(Channel(c) for c in _strings(step.get("channels"), f"{at}.channels", [c.value for c in Channel], errors)),
-                    whom=tuple(Whom(w) for w in _strings(step.get("whom"), f"{at}.whom", [w.value for w in Whom], errors)),
+                    channels=tuple(
+                        Channel(c)
+                        for c in _strings(
+                            step.get("channels"), f"{at}.channels", [c.value for c in Channel], errors
+                        )
+                    ),
+                    whom=tuple(
+                        Whom(w)
+                        for w in _strings(step.get("whom"), f"{at}.whom", [w.value for w in Whom], errors)
+                    ),
                     repeat=repeat,
                     every=every,
                 )
@@ -103,8 +111,14 @@ def parse_policies(text: str) -> list[Policy]:
         policies.append(
             Policy(
                 name=str(raw.get("name", f"policy{p}")),
-                severities=frozenset(_strings(raw.get("severities"), f"{where}.severities", [v.value for v in Severity], errors)),
-                statuses=frozenset(_strings(raw.get("statuses"), f"{where}.statuses", [v.value for v in Status], errors)),
+                severities=frozenset(
+                    _strings(
+                        raw.get("severities"), f"{where}.severities", [v.value for v in Severity], errors
+                    )
+                ),
+                statuses=frozenset(
+                    _strings(raw.get("statuses"), f"{where}.statuses", [v.value for v in Status], errors)
+                ),
                 steps=tuple(steps),
             )
         )
@@ -169,5 +183,9 @@ def step_targets(
 
 def _has(official: Official, channel: Channel) -> bool:
     return bool(
-        official.mobile if channel is Channel.SMS else official.voice if channel is Channel.VOICE else official.email
+        official.mobile
+        if channel is Channel.SMS
+        else official.voice
+        if channel is Channel.VOICE
+        else official.email
     )

@@ -92,7 +92,12 @@ class Escalator:
         }
         batches = plan_batches(alert_id, slots, sizes, QUEUE_FOR_PRIORITY[alert.priority])
         await asyncio.to_thread(
-            self.dispatcher.store_wave_and_enqueue, alert_id, member, slots, batches, created=alert.sent.timestamp()
+            self.dispatcher.store_wave_and_enqueue,
+            alert_id,
+            member,
+            slots,
+            batches,
+            created=alert.sent.timestamp(),
         )
         lateness = time.time() - due
         async with self.redis.pipeline(transaction=False) as pipe:

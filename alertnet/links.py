@@ -14,6 +14,9 @@ class Links:
         """The alert's own page: the whole alert, its verification, and (for officials) acknowledgement."""
         return f"{self.base_url}/a/{alert_id}"
 
+    def ack_page(self, token: str) -> str:
+        return f"{self.base_url}/ack/{token}"
+
     def sms_status(self, delivery_id: str) -> str:
         return f"{self.base_url}/v1/webhooks/twilio/status?d={quote(delivery_id)}"
 

@@ -13,7 +13,7 @@ import asyncio
 import contextlib
 import time
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import structlog
@@ -25,6 +25,7 @@ from alertnet.channels.base import ChannelAdapter, Outcome, OutgoingAlert, SendR
 from alertnet.contacts import Official
 from alertnet.deliveries import CLAIMABLE_STATES, DeliveryState, backoff_seconds
 from alertnet.dispatch import Batch
+from alertnet.escalation import is_covered
 from alertnet.links import Links
 from alertnet.settings import Settings
 from alertnet.store.alerts import AlertStore, StateMove
@@ -48,6 +49,7 @@ class WorkerContext:
     officials: OfficialStore
     channels: dict[Channel, ChannelAdapter]
     links: Links
+    ack_secret: bytes = b""
     _outgoing: dict[str, OutgoingAlert] = field(default_factory=dict)
 
     async def outgoing(self, alert_id: str) -> OutgoingAlert | None:
@@ -56,7 +58,14 @@ class WorkerContext:
             record = await self.alerts.get_record(alert_id)
             if record is None:
                 return None
-            cached = OutgoingAlert(Alert.from_dict(record["alert"]), record["code"], self.links)
+            alert = Alert.from_dict(record["alert"])
+            cached = OutgoingAlert(
+                alert,
+                record["code"],
+                self.links,
+                ack_secret=self.ack_secret if record.get("wants_ack") else b"",
+                ack_link_seconds=self.settings.escalation.ack_link_days * 86400,
+            )
             self._outgoing[alert_id] = cached
         return cached
 
@@ -75,8 +84,9 @@ async def process_batch(ctx: WorkerContext, batch_id: str) -> None:
     bound = log.bind(alert_id=batch.alert_id, batch_id=batch_id, channel=batch.channel)
     heartbeat = asyncio.create_task(_keep_lease(ctx.redis, batch_id))
     try:
-        outgoing = await ctx.outgoing(batch.alert_id)
-        channel = Channel(batch.channel)
+        base = await ctx.outgoing(batch.alert_id)
+        outgoing = None if base is None else replace(base, slot=batch.channel)
+        channel = Channel(batch.channel.split("@")[0])
         if outgoing is None:
             bound.error("batch_without_alert")
         elif batch.requeues > k.BATCH_MAX_REQUEUES:
@@ -106,6 +116,8 @@ async def _send_until_done(
     pipeline = ctx.settings.pipeline
     ids = list(batch.official_ids)
     while True:
+        if await _skip_unneeded(ctx, outgoing.alert.id, batch, ids):
+            return
         cutoff = time.time() - pipeline.stale_claim_seconds
         moves = [StateMove(i, DeliveryState.SENDING, CLAIM_FROM) for i in ids]
         claimed_flags = await ctx.alerts.move(outgoing.alert.id, batch.channel, moves, claim_cutoff=cutoff)
@@ -116,6 +128,30 @@ async def _send_until_done(
         if wake is None:
             return
         await asyncio.sleep(max(0.0, wake - time.time()))
+
+
+async def _skip_unneeded(ctx: WorkerContext, alert_id: str, batch: Batch, ids: list[str]) -> bool:
+    """Cancel what is no longer needed: everything unsent of a closed (cancelled) alert, and escalation
+    messages to officials who acknowledged meanwhile. Returns True when the alert is closed."""
+    closed = await ctx.redis.get(k.CLOSED_KEY + alert_id)
+    if closed is not None:
+        reason = f"alert closed: {closed.decode()}"
+        await ctx.alerts.move(
+            alert_id,
+            batch.channel,
+            [StateMove(i, DeliveryState.CANCELED, CLAIMABLE_STATES, reason=reason) for i in ids],
+        )
+        return True
+    if "@" in batch.channel:
+        acked = {m.decode() for m in await ctx.redis.hkeys(k.ACKS_KEY + alert_id)}  # type: ignore[misc]
+        if acked:
+            registry = await ctx.officials.get_many(ids)
+            covered = [i for i in ids if is_covered(i, acked, registry)]
+            moves = [
+                StateMove(i, DeliveryState.CANCELED, CLAIMABLE_STATES, reason="acknowledged") for i in covered
+            ]
+            await ctx.alerts.move(alert_id, batch.channel, moves)
+    return False
 
 
 async def _send_claimed(
@@ -130,20 +166,20 @@ async def _send_claimed(
             missing.append(SendResult(official_id, Outcome.PERMANENT, reason="no address on this channel"))
         else:
             reachable.append(official)
-    attempts = await ctx.alerts.get_deliveries(outgoing.alert.id, adapter.channel.value, claimed)
+    attempts = await ctx.alerts.get_deliveries(outgoing.alert.id, outgoing.slot, claimed)
     pending: list[SendResult] = list(missing)
     async for result in adapter.send(outgoing, reachable):
         pending.append(result)
         if len(pending) >= RECORD_EVERY:
-            await _record(ctx, outgoing.alert.id, adapter.channel, pending, attempts, bound)
+            await _record(ctx, outgoing.alert.id, outgoing.slot, pending, attempts, bound)
             pending = []
-    await _record(ctx, outgoing.alert.id, adapter.channel, pending, attempts, bound)
+    await _record(ctx, outgoing.alert.id, outgoing.slot, pending, attempts, bound)
 
 
 async def _record(
     ctx: WorkerContext,
     alert_id: str,
-    channel: Channel,
+    slot: str,
     results: list[SendResult],
     attempts: dict[str, Any],
     bound: Any,
@@ -160,12 +196,12 @@ async def _record(
         elif r.outcome is Outcome.PERMANENT:
             moves.append(StateMove(r.official_id, DeliveryState.PARKED, SENDING, reason=r.reason))
         else:
-            bound.warning("delivery_outcome_unknown", delivery_id=f"{alert_id}.{channel}.{r.official_id}")
+            bound.warning("delivery_outcome_unknown", delivery_id=f"{alert_id}.{slot}.{r.official_id}")
         if r.outcome is not Outcome.SENT:
             bound.info(
                 "delivery_not_sent", official_id=r.official_id, outcome=r.outcome.value, reason=r.reason
             )
-    await ctx.alerts.move(alert_id, channel.value, moves)
+    await ctx.alerts.move(alert_id, slot, moves)
 
 
 async def _next_wake(ctx: WorkerContext, alert_id: str, channel: str, ids: Iterable[str]) -> float | None:

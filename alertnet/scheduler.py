@@ -41,8 +41,13 @@ async def serve_scheduler(settings: Settings, stop: asyncio.Event) -> None:
 
     scheduler = AsyncIOScheduler(timezone="UTC")
     scheduler.add_job(
-        escalator.fire_due, "interval", seconds=settings.escalation.tick_seconds, id="escalate",
-        max_instances=1, coalesce=True, misfire_grace_time=None,
+        escalator.fire_due,
+        "interval",
+        seconds=settings.escalation.tick_seconds,
+        id="escalate",
+        max_instances=1,
+        coalesce=True,
+        misfire_grace_time=None,
     )
     scheduler.add_job(sweep, "interval", seconds=SWEEP_SECONDS, id="sweep", max_instances=1, coalesce=True)
     scheduler.start()

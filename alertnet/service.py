@@ -28,11 +28,13 @@ from alertnet.audience import resolve_audience, unknown_selectors
 from alertnet.contacts import Official
 from alertnet.deliveries import split_delivery_id
 from alertnet.dispatch import Dispatcher, plan_batches
+from alertnet.escalation import Policy, choose_policy, schedule
 from alertnet.links import Links
 from alertnet.receipts import Receipt
 from alertnet.senders import Sender, SendKind, allowed_kinds, may_send, token_hash
 from alertnet.settings import Settings
 from alertnet.signing import AlertSigner, verification_code, verify_signature
+from alertnet.store.acks import AckStore
 from alertnet.store.alerts import AlertProgress, AlertStore, StateMove
 from alertnet.store.audit import AuditLog
 from alertnet.store.registry import OfficialStore, SenderStore
@@ -84,15 +86,19 @@ class AlertService:
         officials: OfficialStore,
         senders: SenderStore,
         alerts: AlertStore,
+        acks: AckStore,
         audit: AuditLog,
         dispatcher: Dispatcher,
         signer: AlertSigner,
         links: Links,
+        policies: list[Policy],
     ) -> None:
         self.settings = settings
         self.officials = officials
         self.senders = senders
         self.alerts = alerts
+        self.acks = acks
+        self.policies = policies
         self.audit = audit
         self.dispatcher = dispatcher
         self.signer = signer
@@ -117,8 +123,19 @@ class AlertService:
             snapshot = await self.officials.snapshot()
             officials = list(snapshot.by_id.values())
             problems = await self._reference_errors(draft.msg_type, draft.references)
-            problems += unknown_selectors(draft.audience, officials)
-            audience = resolve_audience(draft.audience, officials)
+            if draft.msg_type is MsgType.ALERT:
+                problems += unknown_selectors(draft.audience, officials)
+                audience = resolve_audience(draft.audience, officials)
+            else:
+                # An Update or Cancel goes to the same officials as the alerts it references.
+                earlier: set[str] = set()
+                for ref in draft.references:
+                    earlier |= await self.acks.recipients(ref)
+                audience = [
+                    snapshot.by_id[i]
+                    for i in sorted(earlier)
+                    if i in snapshot.by_id and snapshot.by_id[i].active
+                ]
             if not problems and not audience:
                 problems.append(FieldError("audience", "matches no active official"))
             if problems:
@@ -138,13 +155,16 @@ class AlertService:
             channel.value: [o.id for o in audience if address_for(channel, o)] for channel in alert.channels
         }
         counts = {channel: len(ids) for channel, ids in recipients.items()}
+        wants_ack = alert.msg_type is not MsgType.CANCEL
         record = {
             "alert": alert.to_dict(),
             "signature": signature,
             "key_id": self.signer.key_id,
             "code": code,
             "recipients": counts,
+            "wants_ack": wants_ack,
         }
+        escalation, plan_json = self._escalation_plan(alert)
         sizes = {
             Channel.SMS.value: self.settings.pipeline.sms_batch,
             Channel.VOICE.value: self.settings.pipeline.voice_batch,
@@ -158,7 +178,14 @@ class AlertService:
             recipients,
             batches,
             created=alert.sent.timestamp(),
+            code=code,
+            wants_ack=wants_ack,
+            escalation=escalation,
+            plan_json=plan_json,
         )
+        if alert.msg_type is MsgType.CANCEL:
+            for ref in alert.references:
+                await self.close_alert(ref, f"cancelled by {alert.id}")
         await self.audit.record(
             actor=sender.name,
             action="send_alert",
@@ -171,6 +198,59 @@ class AlertService:
         )
         log.info("alert_accepted", alert_id=alert.id, sender=sender.name, recipients=counts)
         return AcceptedAlert(alert, signature, self.signer.key_id, code, counts)
+
+    def _escalation_plan(self, alert: Alert) -> tuple[list[tuple[str, float]], str]:
+        """The alert's escalation timers (member, due time) and its plan, from the matching policy."""
+        if alert.msg_type is not MsgType.ALERT:
+            return [], ""
+        policy = choose_policy(self.policies, alert.severity.value, alert.status.value)
+        if policy is None or not policy.steps:
+            return [], ""
+        waves = schedule(policy, alert.sent.timestamp(), time_scale=self.settings.escalation.time_scale)
+        plan = {
+            "policy": policy.name,
+            "waves": [
+                {"wave": w.wave, "step": w.step, "repetition": w.repetition, "due": w.due} for w in waves
+            ],
+        }
+        return [(f"{alert.id}|{w.wave}", w.due) for w in waves], json.dumps(plan)
+
+    async def close_alert(self, alert_id: str, reason: str) -> None:
+        """End an alert's escalation: no further steps fire and unsent escalation messages are dropped."""
+        redis = self.alerts.redis
+        plan_raw = await redis.get(k.ESCALATION_PLAN + alert_id)
+        members = [f"{alert_id}|{w['wave']}" for w in json.loads(plan_raw)["waves"]] if plan_raw else []
+        async with redis.pipeline(transaction=True) as pipe:
+            pipe.set(k.CLOSED_KEY + alert_id, reason, nx=True)
+            if members:
+                pipe.zrem(k.ESCALATION_DUE, *members)
+            await pipe.execute()
+        for official_id in await self.acks.recipients(alert_id):
+            await redis.zrem(k.OPEN_ALERTS_KEY + official_id, alert_id)
+        log.info("alert_closed", alert_id=alert_id, reason=reason)
+
+    async def all_clear(self, sender: Sender, alert_id: str) -> AcceptedAlert:
+        """One call: an Update to the same officials saying the emergency is over; ends escalation."""
+        record = await self.alerts.get_record(alert_id)
+        if record is None:
+            raise NotFound(alert_id)
+        original = record["alert"]
+        payload = {
+            "status": original["status"],
+            "msgType": "Update",
+            "references": [alert_id],
+            "severity": "Minor",
+            "urgency": "Past",
+            "certainty": "Observed",
+            "event": "All Clear",
+            "headline": f"ALL CLEAR: {original['event']} is over"[:160],
+            "instruction": "Resume normal operations unless local authorities direct otherwise.",
+            "audience": original["audience"],
+            "channels": original["channels"],
+        }
+        accepted = await self.submit_alert(sender, payload)
+        await self.close_alert(alert_id, f"all clear {accepted.alert.id}")
+        return accepted
 
     async def _reference_errors(self, msg_type: MsgType, references: Iterable[str]) -> list[FieldError]:
         errors = []

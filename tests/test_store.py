@@ -18,7 +18,9 @@ S = DeliveryState
 
 
 def test_plan_batches_splits_each_channel_and_puts_sms_first() -> None:
-    batches = plan_batches("A1", {"email": ["a", "b", "c"], "sms": ["a", "b", "c"]}, {"sms": 2, "email": 1000}, "q")
+    batches = plan_batches(
+        "A1", {"email": ["a", "b", "c"], "sms": ["a", "b", "c"]}, {"sms": 2, "email": 1000}, "q"
+    )
     assert [(b.channel, b.official_ids) for b in batches] == [
         ("sms", ("a", "b")),
         ("sms", ("c",)),
@@ -64,7 +66,9 @@ async def _moves(url: str) -> None:
         done = StateMove("o1", S.DELIVERED, frozenset({S.SENDING, S.SENT}))
         assert await store.move("A1", "sms", [done, late]) == [True, False]  # never walks back
         deliveries = await store.deliveries("A1", "sms")
-        assert deliveries["o1"] == Delivery(S.DELIVERED, 1, "SM1", None, deliveries["o1"].updated, deliveries["o1"].claimed)
+        assert deliveries["o1"] == Delivery(
+            S.DELIVERED, 1, "SM1", None, deliveries["o1"].updated, deliveries["o1"].claimed
+        )
         assert deliveries["o2"].attempts == 2
         progress = await store.progress("A1")
         assert progress.counts["sms"] == {"delivered": 1, "sending": 2}

@@ -53,7 +53,11 @@ async def _link(request: web.Request) -> tuple[str, str, dict[str, object]] | we
     try:
         alert_id, official_id = request.app[ACKS].read_link(request.match_info["token"])
     except TokenError as error:
-        return web.Response(text=_env.get_template("ack_page.html.j2").render(error=str(error)), status=400, content_type="text/html")
+        return web.Response(
+            text=_env.get_template("ack_page.html.j2").render(error=str(error)),
+            status=400,
+            content_type="text/html",
+        )
     record = await request.app[SERVICE].alerts.get_record(alert_id)
     if record is None:
         return web.Response(text="No such alert.", status=404)
@@ -69,7 +73,9 @@ async def ack_page(request: web.Request) -> web.Response:
         return found
     alert_id, official_id, alert = found
     acked = official_id in await request.app[ACKS].acks.acked_ids(alert_id)
-    html = _env.get_template("ack_page.html.j2").render(alert=alert, done=acked, token=request.match_info["token"])
+    html = _env.get_template("ack_page.html.j2").render(
+        alert=alert, done=acked, token=request.match_info["token"]
+    )
     return web.Response(text=html, content_type="text/html")
 
 
@@ -83,7 +89,9 @@ async def ack_confirm(request: web.Request) -> web.Response:
         await request.app[ACKS].acknowledge(alert_id, official_id, AckChannel.EMAIL)
     except AckRefused as error:
         return web.Response(text=str(error), status=409)
-    html = _env.get_template("ack_page.html.j2").render(alert=alert, done=True, token=request.match_info["token"])
+    html = _env.get_template("ack_page.html.j2").render(
+        alert=alert, done=True, token=request.match_info["token"]
+    )
     return web.Response(text=html, content_type="text/html")
 
 
@@ -92,11 +100,18 @@ async def record_ack(request: web.Request) -> web.Response:
     """An operator records an ack taken by phone, or a web ack on an official's behalf (director role)."""
     sender = await require_sender(request)
     if sender.role is not SenderRole.DIRECTOR:
-        return error_response(403, "forbidden", f"sender role '{sender.role.value}' may not record acknowledgements", allowed=[])
+        return error_response(
+            403, "forbidden", f"sender role '{sender.role.value}' may not record acknowledgements", allowed=[]
+        )
     body = await read_json(request)
     errors = []
     if not isinstance(body, dict):
-        return error_response(422, "invalid_request", "body: must be an object", errors=[{"field": "body", "reason": "must be an object"}])
+        return error_response(
+            422,
+            "invalid_request",
+            "body: must be an object",
+            errors=[{"field": "body", "reason": "must be an object"}],
+        )
     official_id = body.get("official_id")
     if not isinstance(official_id, str) or not official_id:
         errors.append({"field": "official_id", "reason": "required string"})
@@ -104,7 +119,9 @@ async def record_ack(request: web.Request) -> web.Response:
     if channel not in ("operator", "web"):
         errors.append({"field": "channel", "reason": "must be 'operator' or 'web'"})
     if errors:
-        return error_response(422, "invalid_request", "; ".join(f"{e['field']}: {e['reason']}" for e in errors), errors=errors)
+        return error_response(
+            422, "invalid_request", "; ".join(f"{e['field']}: {e['reason']}" for e in errors), errors=errors
+        )
     try:
         result = await request.app[ACKS].acknowledge(
             request.match_info["alert_id"], str(official_id), AckChannel(channel), recorded_by=sender.name
@@ -112,10 +129,21 @@ async def record_ack(request: web.Request) -> web.Response:
     except AckRefused as error:
         field, _, reason = str(error).partition(": ")
         status = 404 if field == "alert_id" else 422
-        return error_response(status, "not_found" if status == 404 else "invalid_request", str(error), errors=[{"field": field, "reason": reason}])
+        return error_response(
+            status,
+            "not_found" if status == 404 else "invalid_request",
+            str(error),
+            errors=[{"field": field, "reason": reason}],
+        )
     ack = result.ack
     return web.json_response(
-        {"alert_id": ack.alert_id, "official_id": ack.official_id, "at": ack.at, "channel": ack.channel.value, "first": result.first},
+        {
+            "alert_id": ack.alert_id,
+            "official_id": ack.official_id,
+            "at": ack.at,
+            "channel": ack.channel.value,
+            "first": result.first,
+        },
         status=201 if result.first else 200,
     )
 
@@ -131,23 +159,73 @@ async def list_acks(request: web.Request) -> web.Response:
     if request.query.get("format") == "csv":
         out = io.StringIO()
         writer = csv.writer(out)
-        writer.writerow(["official_id", "name", "role", "school", "district", "county", "region", "acknowledged", "at", "channel"])
+        writer.writerow(
+            [
+                "official_id",
+                "name",
+                "role",
+                "school",
+                "district",
+                "county",
+                "region",
+                "acknowledged",
+                "at",
+                "channel",
+            ]
+        )
         for official, ack in report.acknowledged:
-            writer.writerow([official.id, official.name, official.role.value, official.school, official.district, official.county, official.region, "yes", f"{ack.at:.3f}", ack.channel.value])
+            writer.writerow(
+                [
+                    official.id,
+                    official.name,
+                    official.role.value,
+                    official.school,
+                    official.district,
+                    official.county,
+                    official.region,
+                    "yes",
+                    f"{ack.at:.3f}",
+                    ack.channel.value,
+                ]
+            )
         for official in report.pending:
-            writer.writerow([official.id, official.name, official.role.value, official.school, official.district, official.county, official.region, "no", "", ""])
+            writer.writerow(
+                [
+                    official.id,
+                    official.name,
+                    official.role.value,
+                    official.school,
+                    official.district,
+                    official.county,
+                    official.region,
+                    "no",
+                    "",
+                    "",
+                ]
+            )
         return web.Response(
-            text=out.getvalue(), content_type="text/csv",
+            text=out.getvalue(),
+            content_type="text/csv",
             headers={"Content-Disposition": f'attachment; filename="acks-{alert_id}.csv"'},
         )
     return web.json_response(
         {
             "alert_id": alert_id,
             "acknowledged": [
-                {"official_id": o.id, "name": o.name, "role": o.role.value, "district": o.district, "at": a.at, "channel": a.channel.value}
+                {
+                    "official_id": o.id,
+                    "name": o.name,
+                    "role": o.role.value,
+                    "district": o.district,
+                    "at": a.at,
+                    "channel": a.channel.value,
+                }
                 for o, a in report.acknowledged
             ],
-            "pending": [{"official_id": o.id, "name": o.name, "role": o.role.value, "district": o.district} for o in report.pending],
+            "pending": [
+                {"official_id": o.id, "name": o.name, "role": o.role.value, "district": o.district}
+                for o in report.pending
+            ],
             "by_district": report.by_district,
             "by_role": report.by_role,
         }

@@ -101,3 +101,29 @@ async def public_keys(request: web.Request) -> web.Response:
             ]
         }
     )
+
+
+@routes.post("/v1/alerts/{alert_id}/all-clear")
+async def all_clear(request: web.Request) -> web.Response:
+    """One call after any alert: tell the same officials it is over, and stop escalating."""
+    sender = await require_sender(request)
+    alert_id = request.match_info["alert_id"]
+    service = request.app[SERVICE]
+    try:
+        accepted = await service.all_clear(sender, alert_id)
+    except NotFound:
+        return error_response(404, "not_found", f"alert_id: no alert with id '{alert_id}'")
+    except Forbidden as error:
+        return error_response(403, "forbidden", str(error), allowed=error.allowed)
+    except AlertValidationError as error:
+        return field_errors(error.errors)
+    return web.json_response(
+        {
+            "id": accepted.alert.id,
+            "references": [alert_id],
+            "recipients": accepted.recipients,
+            "signature": accepted.signature,
+            "verification_code": accepted.code,
+        },
+        status=202,
+    )

@@ -7,9 +7,9 @@ from collections.abc import AsyncIterator
 from aiohttp import web
 from twilio.request_validator import RequestValidator
 
-from alertnet.api import alerts, health, openapi, pages, webhooks
+from alertnet.api import acks, alerts, health, openapi, pages, webhooks
 from alertnet.api.keys import SERVICE, SETTINGS
-from alertnet.bootstrap import build_service
+from alertnet.bootstrap import build_services
 from alertnet.settings import Settings
 
 MAX_BODY = 1024 * 1024
@@ -20,14 +20,15 @@ def create_app(settings: Settings) -> web.Application:
     app[SETTINGS] = settings
     app[webhooks.VALIDATOR] = RequestValidator(settings.twilio_auth_token)
     app.cleanup_ctx.append(_service)
-    for module in (alerts, health, openapi, pages, webhooks):
+    for module in (acks, alerts, health, openapi, pages, webhooks):
         app.router.add_routes(module.routes)
     return app
 
 
 async def _service(app: web.Application) -> AsyncIterator[None]:
-    service = build_service(app[SETTINGS])
+    service, ack_service = build_services(app[SETTINGS])
     app[SERVICE] = service
+    app[acks.ACKS] = ack_service
     yield
     await service.alerts.redis.aclose()
     service.dispatcher.redis.close()

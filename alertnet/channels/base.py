@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Protocol
 
+from alertnet.acks import make_ack_token
 from alertnet.alerts import Alert, Channel
 from alertnet.contacts import Official
 from alertnet.deliveries import delivery_id
@@ -35,9 +36,19 @@ class OutgoingAlert:
     alert: Alert
     code: str
     links: Links
+    slot: str = ""  # the delivery slot being sent: "sms", or "voice@2" for escalation wave 2
+    ack_secret: bytes = b""
+    ack_link_seconds: float = 7 * 86400.0
 
-    def delivery_id(self, channel: Channel, official_id: str) -> str:
-        return delivery_id(self.alert.id, channel.value, official_id)
+    def delivery_id(self, official_id: str) -> str:
+        return delivery_id(self.alert.id, self.slot, official_id)
+
+    def ack_link(self, official_id: str) -> str:
+        """The official's own acknowledgement link (email), or the alert page when acks are not asked."""
+        if not self.ack_secret:
+            return self.links.alert_page(self.alert.id)
+        expires = self.alert.sent.timestamp() + self.ack_link_seconds
+        return self.links.ack_page(make_ack_token(self.ack_secret, self.alert.id, official_id, expires))
 
 
 class ChannelAdapter(Protocol):

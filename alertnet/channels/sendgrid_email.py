@@ -42,13 +42,11 @@ def split_requests(recipients: list[Official], size: int) -> list[list[Official]
 class SendGridEmail:
     channel = Channel.EMAIL
 
-    def __init__(self, client: SendGridAPIClient, settings: Settings, *, ack_link: Any = None) -> None:
+    def __init__(self, client: SendGridAPIClient, settings: Settings) -> None:
         self.client = client
         self.from_email = settings.sendgrid.from_email
         self.from_name = settings.sendgrid.from_name
         self.batch_size = min(1000, settings.sendgrid.batch_size)
-        # Later work supplies per-official acknowledgement links; until then the alert page serves.
-        self.ack_link = ack_link
 
     @classmethod
     def from_settings(cls, settings: Settings) -> SendGridEmail:
@@ -61,15 +59,13 @@ class SendGridEmail:
     def _request_body(
         self, outgoing: OutgoingAlert, group: list[Official], html: str, text: str
     ) -> dict[str, Any]:
-        page = outgoing.links.alert_page(outgoing.alert.id)
         personalizations = []
         for official in group:
-            link = self.ack_link(outgoing, official) if self.ack_link else page
             personalizations.append(
                 {
                     "to": [{"email": official.email, "name": official.name}],
-                    "substitutions": {ACK_TAG: link},
-                    "custom_args": {"delivery_id": outgoing.delivery_id(self.channel, official.id)},
+                    "substitutions": {ACK_TAG: outgoing.ack_link(official.id)},
+                    "custom_args": {"delivery_id": outgoing.delivery_id(official.id)},
                 }
             )
         return {

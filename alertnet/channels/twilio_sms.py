@@ -35,7 +35,7 @@ class TwilioSms:
         async def send_one(official: Official) -> SendResult:
             async with gate:
                 sender = await self.pacer.acquire(critical=critical)
-                did = outgoing.delivery_id(self.channel, official.id)
+                did = outgoing.delivery_id(official.id)
                 call = self.client.messages.create_async(
                     to=official.mobile,
                     from_=sender,

@@ -34,7 +34,7 @@ class TwilioVoice:
         async def call_one(official: Official) -> SendResult:
             async with gate:
                 sender = await self.pacer.acquire(critical=critical)
-                did = outgoing.delivery_id(self.channel, official.id)
+                did = outgoing.delivery_id(official.id)
                 call = self.client.calls.create_async(
                     to=official.voice,
                     from_=sender,

@@ -51,7 +51,12 @@ class AckStore:
     async def keep_inbound(self, *, from_hash: str, official_ids: list[str], body: str) -> None:
         await self.redis.xadd(
             k.INBOUND_STREAM,
-            {"ts": f"{time.time():.3f}", "from": from_hash, "officials": json.dumps(official_ids), "body": body[:1600]},
+            {
+                "ts": f"{time.time():.3f}",
+                "from": from_hash,
+                "officials": json.dumps(official_ids),
+                "body": body[:1600],
+            },
             maxlen=100_000,
             approximate=True,
         )
