@@ -39,7 +39,10 @@ REPLY_STOP = (
     "registered school official; ask your regional coordinator to be removed."
 )
 REPLY_START = "School Safety Alert Network: SMS newsletters resumed."
-REPLY_OTHER = "School Safety Alert Network: your message was passed to the operator. Reply 1 to acknowledge the latest alert."
+REPLY_OTHER = (
+    "School Safety Alert Network: your message was passed to the operator. "
+    "Reply 1 to acknowledge the latest alert."
+)
 
 
 class AckRefused(Exception):
