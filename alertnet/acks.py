@@ -82,7 +82,8 @@ def read_reply(body: str) -> Reply:
     if first in HELP_WORDS and len(words) <= 2:
         return Reply(ReplyKind.HELP)
     for word in words:
-        if CODE.match(word) and any(c.isdigit() for c in word) and any(c.isalpha() for c in word):
+        mixed = any(c.isdigit() for c in word) and any(c.isalpha() for c in word)
+        if CODE.match(word) and ("-" in word or mixed):
             code = word.replace("-", "")
             return Reply(ReplyKind.ACK, code=f"{code[:3]}-{code[3:]}")
     if first in ACK_WORDS:
