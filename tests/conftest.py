@@ -148,12 +148,11 @@ def _wait_http(url: str, timeout: float = 30.0) -> None:
     raise RuntimeError(f"{url} did not come up")
 
 
-@pytest.fixture(scope="session")
-def stack(redis_server: RedisProcess, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    data = tmp_path_factory.mktemp("alertnet-data")
+def start_stack(redis_server: RedisProcess, data: Path, *, db: int = 0, **overrides: str) -> Stack:
+    """Start simulators, API, two workers and a scheduler against database `db` of our Redis."""
     env = {
         **os.environ,
-        "REDIS_URL": redis_server.url,
+        "REDIS_URL": f"redis://127.0.0.1:{redis_server.port}/{db}",
         "ALERTNET_DATA_DIR": str(data),
         "ALERTNET_API_PORT": str(free_port()),
         "ALERTNET_SIM_PORT": str(free_port()),
@@ -161,6 +160,7 @@ def stack(redis_server: RedisProcess, tmp_path_factory: pytest.TempPathFactory) 
         "ALERTNET_PIPELINE_STALE_CLAIM_SECONDS": "3",
         "ALERTNET_PIPELINE_BACKOFF_BASE_SECONDS": "0.05",
         "ALERTNET_LOG_LEVEL": "WARNING",
+        **overrides,
     }
     for key in [
         k
@@ -176,10 +176,22 @@ def stack(redis_server: RedisProcess, tmp_path_factory: pytest.TempPathFactory) 
     try:
         _wait_http(f"{stack.sim}/healthz")
         _wait_http(f"{stack.api}/healthz")
-        yield stack
-    finally:
-        for kind in list(stack.procs):
-            stack.stop(kind)
+    except Exception:
+        stop_stack(stack)
+        raise
+    return stack
+
+
+def stop_stack(stack: Stack) -> None:
+    for kind in list(stack.procs):
+        stack.stop(kind)
+
+
+@pytest.fixture(scope="session")
+def stack(redis_server: RedisProcess, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    started = start_stack(redis_server, tmp_path_factory.mktemp("alertnet-data"))
+    yield started
+    stop_stack(started)
 
 
 def run_async(coro: Any) -> Any:

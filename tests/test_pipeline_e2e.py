@@ -29,14 +29,23 @@ LOCKDOWN = {
 }
 
 
-@pytest.fixture
-def registry(stack: Stack, tmp_path: Path) -> list[Official]:
-    text = generate_registry(60, seed=11)
+def import_registry(stack: Stack, tmp_path: Path, size: int) -> list[Official]:
+    text = generate_registry(size, seed=11)
     path = tmp_path / "registry.csv"
     path.write_text(text)
     result = stack.import_contacts(path)
     assert result.returncode == 0, result.stderr
     return parse_registry(text)
+
+
+@pytest.fixture
+def registry(stack: Stack, tmp_path: Path) -> list[Official]:
+    return import_registry(stack, tmp_path, 60)
+
+
+@pytest.fixture
+def big_registry(stack: Stack, tmp_path: Path) -> list[Official]:
+    return import_registry(stack, tmp_path, 600)
 
 
 @pytest.fixture(scope="module")
@@ -147,8 +156,9 @@ def test_permanent_failure_is_parked_with_its_reason(
 
 
 def test_worker_killed_mid_batch_loses_nothing_and_sends_nothing_twice(
-    stack: Stack, registry: list[Official], director: str
+    stack: Stack, big_registry: list[Official], director: str
 ) -> None:
+    registry = big_registry
     since = time.time()
     stack.set_faults(latency_ms=150)
     try:
