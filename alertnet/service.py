@@ -108,8 +108,12 @@ class AlertService:
         sender = await self.senders.by_token_hash(token_hash(token))
         return sender if sender and sender.active else None
 
-    async def submit_alert(self, sender: Sender, payload: object) -> AcceptedAlert:
+    async def submit_alert(
+        self, sender: Sender, payload: object, *, priority: Priority | None = None
+    ) -> AcceptedAlert:
         """Validate, authorize, sign, store and fan out an alert.
+
+        `priority` overrides the queue the alert's severity gives it (internal bulk sends use BULK).
 
         Raises Forbidden (the sender's role may not send alerts) or AlertValidationError (every bad field).
         Either way nothing is stored but the audit entry.
@@ -170,7 +174,7 @@ class AlertService:
             Channel.VOICE.value: self.settings.pipeline.voice_batch,
             Channel.EMAIL.value: self.settings.pipeline.email_batch,
         }
-        batches = plan_batches(alert.id, recipients, sizes, QUEUE_FOR_PRIORITY[alert.priority])
+        batches = plan_batches(alert.id, recipients, sizes, QUEUE_FOR_PRIORITY[priority or alert.priority])
         await asyncio.to_thread(
             self.dispatcher.store_and_enqueue,
             alert.id,
