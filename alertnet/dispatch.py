@@ -59,7 +59,11 @@ class Batch:
 
 
 def plan_batches(
-    alert_id: str, recipients: Mapping[str, Sequence[str]], sizes: Mapping[str, int], queue: str
+    alert_id: str,
+    recipients: Mapping[str, Sequence[str]],
+    sizes: Mapping[str, int],
+    queue: str,
+    tag: str = "",
 ) -> list[Batch]:
     """Split each channel's recipients into batches; SMS first so the fastest channel starts first."""
     order = sorted(
@@ -68,11 +72,11 @@ def plan_batches(
     batches: list[Batch] = []
     for channel in order:
         ids = list(recipients[channel])
-        size = max(1, sizes[channel])
+        size = max(1, sizes.get(channel, sizes.get(channel.split("@")[0], 500)))
         for n, start in enumerate(range(0, len(ids), size)):
             batches.append(
                 Batch(
-                    f"{alert_id}-{channel.replace('@', '_w')}-{n}",
+                    f"{alert_id}-{channel.replace('@', '_w')}-{tag}{n}",
                     alert_id,
                     channel,
                     tuple(ids[start : start + size]),
@@ -131,13 +135,15 @@ class Dispatcher:
         *,
         created: float,
     ) -> None:
-        """Write one escalation wave's deliveries and jobs, and retire its timer, in one transaction."""
+        """Write one escalation wave's deliveries and jobs, and retire its timer (`member`, if any), in one
+        transaction."""
         now = time.time()
         with self.redis.pipeline(transaction=True) as pipe:
             self._write_deliveries(pipe, alert_id, slots, now)
             self._open_for_ack(pipe, alert_id, list({i for ids in slots.values() for i in ids}), created)
             self._enqueue(pipe, batches, now)
-            pipe.zrem(k.ESCALATION_FIRING, member)
+            if member:
+                pipe.zrem(k.ESCALATION_FIRING, member)
             pipe.execute()
 
     @staticmethod
@@ -151,9 +157,11 @@ class Dispatcher:
             key = k.DELIVERY_KEY + f"{alert_id}:{slot}"
             for start in range(0, len(ids), HSET_CHUNK):
                 pipe.hset(key, mapping=dict.fromkeys(ids[start : start + HSET_CHUNK], queued))
-        if totals:
-            pipe.hset(k.TOTALS_KEY + alert_id, mapping=totals)
-            pipe.hset(k.COUNTS_KEY + alert_id, mapping={f"{c}:queued": n for c, n in totals.items() if n})
+        for slot, n in totals.items():
+            # Increments, not sets: a failover slot grows one official at a time.
+            pipe.hincrby(k.TOTALS_KEY + alert_id, slot, n)
+            if n:
+                pipe.hincrby(k.COUNTS_KEY + alert_id, f"{slot}:queued", n)
 
     @staticmethod
     def _open_for_ack(

@@ -18,8 +18,8 @@ from redis.asyncio import Redis
 from alertnet import constants as k
 from alertnet.alerts import Alert, Channel
 from alertnet.dispatch import Dispatcher, plan_batches
-from alertnet.escalation import Policy, is_covered, step_targets
-from alertnet.service import QUEUE_FOR_PRIORITY
+from alertnet.escalation import Policy, Whom, is_covered, step_targets
+from alertnet.service import FAILOVER_SLOT, QUEUE_FOR_PRIORITY
 from alertnet.settings import Settings
 from alertnet.store.acks import AckStore
 from alertnet.store.alerts import AlertStore
@@ -65,6 +65,15 @@ class Escalator:
                 log.exception("escalation_step_failed", step=member)
         return fired
 
+    def _first_official_call(self, plan: dict[str, Any], wave: int) -> bool:
+        """True if `wave` is the first step that calls the officials themselves."""
+        policy = self.policies[plan["policy"]]
+        for info in sorted(plan["waves"], key=lambda w: w["wave"]):
+            step = policy.steps[info["step"]]
+            if Channel.VOICE in step.channels and Whom.OFFICIAL in step.whom:
+                return bool(info["wave"] == wave)
+        return False
+
     async def fire(self, member: str, due: float) -> None:
         alert_id, wave_text = member.split("|")
         wave = int(wave_text)
@@ -83,6 +92,12 @@ class Escalator:
         recipients = await self.acks.recipients(alert_id)
         waiting = sorted(r for r in recipients if not is_covered(r, acked, registry))
         targets = step_targets(step, waiting, registry)
+        if Channel.VOICE in targets and self._first_official_call(plan, wave):
+            # Officials whose SMS failed were called at once; this step's call came early for them.
+            called = await self.alerts.get_deliveries(alert_id, FAILOVER_SLOT, targets[Channel.VOICE])
+            targets[Channel.VOICE] = [i for i in targets[Channel.VOICE] if i not in called]
+            if not targets[Channel.VOICE]:
+                del targets[Channel.VOICE]
         slots = {f"{channel.value}@{wave}": ids for channel, ids in targets.items()}
         alert = Alert.from_dict(record["alert"])
         sizes = {

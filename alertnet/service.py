@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -26,7 +27,7 @@ from alertnet.alerts import (
 )
 from alertnet.audience import resolve_audience, unknown_selectors
 from alertnet.contacts import Official
-from alertnet.deliveries import split_delivery_id
+from alertnet.deliveries import DeliveryState, split_delivery_id
 from alertnet.dispatch import Dispatcher, plan_batches
 from alertnet.escalation import Policy, choose_policy, schedule
 from alertnet.links import Links
@@ -41,6 +42,8 @@ from alertnet.store.registry import OfficialStore, SenderStore
 
 log = structlog.get_logger("alertnet.service")
 
+# Calls placed at once because an alert SMS failed (delivery outcomes feed escalation).
+FAILOVER_SLOT = "voice@f"
 QUEUE_FOR_PRIORITY = {
     Priority.CRITICAL: k.QUEUE_CRITICAL,
     Priority.HIGH: k.QUEUE_HIGH,
@@ -302,8 +305,52 @@ class AlertService:
             )
         moved = 0
         for (alert_id, channel), moves in grouped.items():
-            moved += sum(await self.alerts.move(alert_id, channel, moves))
+            applied = await self.alerts.move(alert_id, channel, moves)
+            moved += sum(applied)
+            failed = [
+                m.official_id
+                for m, ok in zip(moves, applied, strict=True)
+                if ok and m.to is DeliveryState.FAILED
+            ]
+            if failed and channel == Channel.SMS.value:
+                await self._fail_over_to_voice(alert_id, failed)
         return moved
+
+    async def _fail_over_to_voice(self, alert_id: str, official_ids: list[str]) -> None:
+        """An alert SMS that did not arrive moves its official to a call at once, instead of waiting for
+        the policy's voice step (which then skips them: the call already came)."""
+        redis = self.alerts.redis
+        if not await redis.exists(k.ESCALATION_PLAN + alert_id) or await redis.exists(
+            k.CLOSED_KEY + alert_id
+        ):
+            return
+        record = await self.alerts.get_record(alert_id)
+        if record is None:
+            return
+        registry = await self.officials.get_many(official_ids)
+        already = await self.alerts.get_deliveries(alert_id, FAILOVER_SLOT, official_ids)
+        acked = await self.acks.acked_ids(alert_id)
+        callable_ids = [
+            i
+            for i in official_ids
+            if i in registry and registry[i].voice and i not in already and i not in acked
+        ]
+        if not callable_ids:
+            return
+        alert = Alert.from_dict(record["alert"])
+        slots = {FAILOVER_SLOT: callable_ids}
+        sizes = {FAILOVER_SLOT: self.settings.pipeline.voice_batch}
+        tag = f"{int(time.time() * 1000)}-"
+        batches = plan_batches(alert_id, slots, sizes, QUEUE_FOR_PRIORITY[alert.priority], tag=tag)
+        await asyncio.to_thread(
+            self.dispatcher.store_wave_and_enqueue,
+            alert_id,
+            "",
+            slots,
+            batches,
+            created=alert.sent.timestamp(),
+        )
+        log.info("sms_failed_over_to_voice", alert_id=alert_id, officials=len(callable_ids))
 
     async def outgoing_for_delivery(self, did: str) -> tuple[Alert, str] | None:
         """The alert and verification code behind a delivery id (for the call's TwiML)."""

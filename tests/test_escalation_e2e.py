@@ -99,7 +99,7 @@ def esc_stack(redis_server: Any, tmp_path_factory: pytest.TempPathFactory) -> It
 
 
 def slot_of(message: dict[str, Any], alert_id: str) -> str | None:
-    found = re.search(re.escape(alert_id) + r"\.([a-z]+(?:@\d+)?)\.", unquote(json.dumps(message)))
+    found = re.search(re.escape(alert_id) + r"\.([a-z]+(?:@\w+)?)\.", unquote(json.dumps(message)))
     return found.group(1) if found else None
 
 
@@ -269,3 +269,121 @@ def test_acks_stop_escalation_and_the_rest_are_escalated_as_the_policy_says(
     assert forged_gather.status_code == 403
     report = requests.get(f"{stack.api}/v1/alerts/{alert_id}/acks", headers=headers, timeout=10).json()
     assert len(report["pending"]) == 30
+
+
+def test_an_undelivered_sms_moves_the_official_to_a_call_at_once(esc_stack: Stack, tmp_path: Path) -> None:
+    stack = esc_stack
+    text, rows = build_registry()
+    path = tmp_path / "registry.csv"
+    path.write_text(text)
+    assert stack.import_contacts(path).returncode == 0
+    director = stack.add_sender("esc-director2", "director")
+    unlucky = "of-007"
+    stack.set_faults(undelivered_numbers=[rows[unlucky]["mobile"]])
+    try:
+        t0 = time.time()
+        accepted = stack.post_alert(
+            director,
+            {
+                "status": "Actual",
+                "msgType": "Alert",
+                "severity": "Extreme",
+                "urgency": "Immediate",
+                "certainty": "Observed",
+                "event": "Shelter in Place",
+                "headline": "Tornado warning",
+                "audience": {"schools": [rows[unlucky]["school"]], "roles": AUDIENCE_ROLES},
+                "channels": ["sms"],
+            },
+        )
+        assert accepted.status_code == 202, accepted.text
+        alert_id = accepted.json()["id"]
+        deadline = time.monotonic() + 3.5  # well before the policy's first call (4.8 s)
+        calls: list[dict[str, Any]] = []
+        while not calls:
+            assert time.monotonic() < deadline, "no failover call"
+            calls = [m for m in stack.sim_messages("voice", t0) if slot_of(m, alert_id) == "voice@f"]
+            time.sleep(0.1)
+        assert [m["to"] for m in calls] == [rows[unlucky]["voice"]]
+        # Everyone acknowledges; the policy's voice step then calls no one, the failed one included.
+        members = [o for o in rows if o.startswith("of-") and rows[o]["school"] == rows[unlucky]["school"]]
+        headers = {"Authorization": f"Bearer {director}"}
+        for oid in members:
+            if oid != unlucky:
+                answer = requests.post(
+                    f"{stack.api}/v1/alerts/{alert_id}/acks",
+                    json={"official_id": oid},
+                    headers=headers,
+                    timeout=10,
+                )
+                assert answer.status_code == 201, answer.text
+        time.sleep(max(0.0, t0 + 7.0 - time.time()))
+        later = [m for m in stack.sim_messages("voice", t0) if slot_of(m, alert_id) == "voice@1"]
+        assert later == []
+        assert (
+            requests.post(
+                f"{stack.api}/v1/alerts/{alert_id}/acks",
+                json={"official_id": "nobody"},
+                headers=headers,
+                timeout=10,
+            ).json()["errors"][0]["field"]
+            == "official_id"
+        )
+    finally:
+        stack.clear_faults()
+
+
+def test_all_clear_is_one_call_and_ends_escalation(esc_stack: Stack, tmp_path: Path) -> None:
+    stack = esc_stack
+    text, _rows = build_registry()
+    path = tmp_path / "registry.csv"
+    path.write_text(text)
+    assert stack.import_contacts(path).returncode == 0
+    director = stack.add_sender("esc-director3", "director")
+    headers = {"Authorization": f"Bearer {director}"}
+    accepted = stack.post_alert(
+        director,
+        {
+            "status": "Exercise",
+            "msgType": "Alert",
+            "severity": "Extreme",
+            "urgency": "Immediate",
+            "certainty": "Observed",
+            "event": "Lockdown",
+            "headline": "Lockdown drill",
+            "audience": {"districts": ["Columbia 93"], "roles": AUDIENCE_ROLES},
+            "channels": ["sms"],
+        },
+    ).json()
+    clear = requests.post(f"{stack.api}/v1/alerts/{accepted['id']}/all-clear", headers=headers, timeout=10)
+    assert clear.status_code == 202, clear.text
+    update = stack.status(director, clear.json()["id"])
+    assert update["alert"]["msgType"] == "Update" and update["alert"]["references"] == [accepted["id"]]
+    assert update["alert"]["status"] == "Exercise"
+    assert clear.json()["recipients"] == accepted["recipients"]
+    stack.wait_settled(director, clear.json()["id"])
+    sms = [m for m in stack.sim_messages("sms") if clear.json()["verification_code"] in m["body"]]
+    assert len(sms) == 25 and all(m["body"].startswith("EXERCISE - UPDATE: ") for m in sms)
+    timers = redis.Redis.from_url(stack.env["REDIS_URL"])
+    assert [m for m in timers.zrange(k.ESCALATION_DUE, 0, -1) if m.decode().startswith(accepted["id"])] == []
+    timers.close()
+    missing = requests.post(f"{stack.api}/v1/alerts/NOPE/all-clear", headers=headers, timeout=10)
+    assert missing.status_code == 404
+
+
+def test_help_stop_and_free_text_replies(esc_stack: Stack) -> None:
+    stack = esc_stack
+    number = "+15732100401"
+    help_reply = requests.post(
+        f"{stack.sim}/sim/reply", json={"from": number, "body": "HELP"}, timeout=10
+    ).json()
+    assert "Reply 1 to acknowledge" in help_reply["body"]
+    stop = requests.post(f"{stack.sim}/sim/reply", json={"from": number, "body": "STOP"}, timeout=10).json()
+    assert "Critical safety alerts continue" in stop["body"]
+    other = requests.post(
+        f"{stack.sim}/sim/reply", json={"from": number, "body": "is this real??"}, timeout=10
+    ).json()
+    assert "passed to the operator" in other["body"]
+    inbound = redis.Redis.from_url(stack.env["REDIS_URL"]).xrevrange(k.INBOUND_STREAM, count=1)
+    assert inbound[0][1][b"body"] == b"is this real??"
+    assert b"+1573" not in inbound[0][1][b"from"]  # kept by reference, not the number
