@@ -175,7 +175,7 @@ def step_targets(
             chosen.update(dict.fromkeys(leaders.get(("region", official.region.lower()), [])))
     targets: dict[Channel, list[str]] = {}
     for channel in step.channels:
-        ids = [i for i in chosen if (o := registry.get(i)) and o.active and _has(o, channel)]
+        ids = [i for i in chosen if (target := registry.get(i)) and target.active and _has(target, channel)]
         if ids:
             targets[channel] = ids
     return targets

@@ -143,7 +143,7 @@ async def _skip_unneeded(ctx: WorkerContext, alert_id: str, batch: Batch, ids: l
         )
         return True
     if "@" in batch.channel:
-        acked = {m.decode() for m in await ctx.redis.hkeys(k.ACKS_KEY + alert_id)}  # type: ignore[misc]
+        acked = {m.decode() for m in await ctx.redis.hkeys(k.ACKS_KEY + alert_id)}
         if acked:
             registry = await ctx.officials.get_many(ids)
             covered = [i for i in ids if is_covered(i, acked, registry)]

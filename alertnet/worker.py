@@ -61,7 +61,7 @@ class AlertNetWorker(SimpleWorker):
 
     def teardown(self) -> None:
         RUNTIME.stop()
-        super().teardown()
+        super().teardown()  # type: ignore[no-untyped-call]
 
 
 def run_worker(settings: Settings, *, burst: bool = False, name: str | None = None) -> None:

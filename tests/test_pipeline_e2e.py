@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 import requests
-from alertnet.contacts import Official, generate_registry, parse_registry
 
+from alertnet.contacts import Official, generate_registry, parse_registry
 from tests.conftest import Stack
 
 LOCKDOWN = {

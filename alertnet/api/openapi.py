@@ -144,7 +144,7 @@ SIGNED = {"403": _err("X-Twilio-Signature missing or wrong; nothing recorded")}
 
 
 def document() -> dict[str, Any]:
-    bearer = [{"bearer": []}]
+    bearer: list[dict[str, list[str]]] = [{"bearer": []}]
     return {
         "openapi": "3.1.0",
         "info": {

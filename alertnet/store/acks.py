@@ -24,14 +24,14 @@ class AckStore:
         return bool(first)
 
     async def acks(self, alert_id: str) -> dict[str, Ack]:
-        raw = await self.redis.hgetall(k.ACKS_KEY + alert_id)  # type: ignore[misc]
+        raw = await self.redis.hgetall(k.ACKS_KEY + alert_id)
         return {key.decode(): Ack.from_json(value) for key, value in raw.items()}
 
     async def acked_ids(self, alert_id: str) -> set[str]:
-        return {key.decode() for key in await self.redis.hkeys(k.ACKS_KEY + alert_id)}  # type: ignore[misc]
+        return {key.decode() for key in await self.redis.hkeys(k.ACKS_KEY + alert_id)}
 
     async def recipients(self, alert_id: str) -> set[str]:
-        return {m.decode() for m in await self.redis.smembers(k.RECIPIENTS_KEY + alert_id)}  # type: ignore[misc]
+        return {m.decode() for m in await self.redis.smembers(k.RECIPIENTS_KEY + alert_id)}
 
     async def newest_open_alert(self, official_ids: list[str]) -> tuple[str, str] | None:
         """(alert id, official id) of the newest unacknowledged alert of any of these officials."""
@@ -63,15 +63,15 @@ class AckStore:
 
     async def set_opt_out(self, number: str, opted_out: bool) -> None:
         if opted_out:
-            await self.redis.sadd(k.SMS_OPT_OUT, number)  # type: ignore[misc]
+            await self.redis.sadd(k.SMS_OPT_OUT, number)
         else:
-            await self.redis.srem(k.SMS_OPT_OUT, number)  # type: ignore[misc]
+            await self.redis.srem(k.SMS_OPT_OUT, number)
 
     async def was_contacted(self, alert_id: str, official_id: str) -> bool:
         """True if the alert went to this official, first or by escalation (an open-alert entry exists or
         existed: acked officials keep their ack)."""
-        if await self.redis.sismember(k.RECIPIENTS_KEY + alert_id, official_id):  # type: ignore[misc]
+        if await self.redis.sismember(k.RECIPIENTS_KEY + alert_id, official_id):
             return True
         if await self.redis.zscore(k.OPEN_ALERTS_KEY + official_id, alert_id) is not None:
             return True
-        return bool(await self.redis.hexists(k.ACKS_KEY + alert_id, official_id))  # type: ignore[misc]
+        return bool(await self.redis.hexists(k.ACKS_KEY + alert_id, official_id))

@@ -65,13 +65,13 @@ class AlertStore:
         return AlertProgress(totals=totals, counts=counts)
 
     async def deliveries(self, alert_id: str, channel: str) -> dict[str, Delivery]:
-        raw = await self.redis.hgetall(k.DELIVERY_KEY + f"{alert_id}:{channel}")  # type: ignore[misc]
+        raw = await self.redis.hgetall(k.DELIVERY_KEY + f"{alert_id}:{channel}")
         return {key.decode(): Delivery.from_json(value) for key, value in raw.items()}
 
     async def get_deliveries(self, alert_id: str, channel: str, ids: Sequence[str]) -> dict[str, Delivery]:
         if not ids:
             return {}
-        raws = await self.redis.hmget(k.DELIVERY_KEY + f"{alert_id}:{channel}", list(ids))  # type: ignore[misc]
+        raws = await self.redis.hmget(k.DELIVERY_KEY + f"{alert_id}:{channel}", list(ids))
         return {i: Delivery.from_json(r) for i, r in zip(ids, raws, strict=True) if r is not None}
 
     async def move(

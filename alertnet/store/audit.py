@@ -24,7 +24,8 @@ class AuditLog:
             "outcome": outcome,
             "detail": json.dumps(detail, sort_keys=True, default=str),
         }
-        return (await self.redis.xadd(k.AUDIT_STREAM, entry)).decode()  # type: ignore[arg-type]
+        entry_id: bytes = await self.redis.xadd(k.AUDIT_STREAM, entry)
+        return entry_id.decode()
 
     async def recent(self, count: int = 100) -> list[dict[str, Any]]:
         rows = await self.redis.xrevrange(k.AUDIT_STREAM, count=count)

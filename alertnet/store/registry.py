@@ -82,7 +82,7 @@ class OfficialStore:
         return summary
 
     async def _load_all(self) -> dict[str, Official]:
-        ids = sorted(m.decode() for m in await self.redis.smembers(k.OFFICIALS_ALL))  # type: ignore[misc]
+        ids = sorted(m.decode() for m in await self.redis.smembers(k.OFFICIALS_ALL))
         found: dict[str, Official] = {}
         for start in range(0, len(ids), CHUNK):
             chunk = ids[start : start + CHUNK]
@@ -114,7 +114,7 @@ class SenderStore:
     async def add(self, name: str, role: SenderRole, token_hash: str) -> Sender:
         """Create or replace a sender; replacing revokes the old token."""
         sender = Sender(name=name, role=role, created=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
-        old_hash = await self.redis.hget(k.SENDER_KEY + name, "token_hash")  # type: ignore[misc]
+        old_hash = await self.redis.hget(k.SENDER_KEY + name, "token_hash")
         async with self.redis.pipeline(transaction=True) as pipe:
             if old_hash:
                 pipe.delete(k.SENDER_TOKEN_INDEX + old_hash.decode())
@@ -138,7 +138,7 @@ class SenderStore:
         return await self.get(name.decode())
 
     async def get(self, name: str) -> Sender | None:
-        data = await self.redis.hgetall(k.SENDER_KEY + name)  # type: ignore[misc]
+        data = await self.redis.hgetall(k.SENDER_KEY + name)
         if not data:
             return None
         fields = {key.decode(): value.decode() for key, value in data.items()}
@@ -150,4 +150,4 @@ class SenderStore:
         )
 
     async def revoke(self, name: str) -> bool:
-        return bool(await self.redis.hset(k.SENDER_KEY + name, "active", "0") == 0)  # type: ignore[misc]
+        return bool(await self.redis.hset(k.SENDER_KEY + name, "active", "0") == 0)
