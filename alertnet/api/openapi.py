@@ -121,6 +121,44 @@ VERIFY = {
         "sender": {"type": "string"},
     },
 }
+ACK_REQUEST = {
+    "type": "object",
+    "required": ["official_id"],
+    "properties": {"official_id": {"type": "string"}, "channel": {"enum": ["operator", "web"]}},
+}
+ACK_RECORDED = {
+    "type": "object",
+    "properties": {
+        "alert_id": {"type": "string"},
+        "official_id": {"type": "string"},
+        "at": {"type": "number"},
+        "channel": {"type": "string"},
+        "first": {"type": "boolean", "description": "false when the official had already acknowledged"},
+    },
+}
+RATES = {
+    "type": "object",
+    "additionalProperties": {
+        "type": "object",
+        "properties": {
+            "acknowledged": {"type": "integer"},
+            "recipients": {"type": "integer"},
+            "rate": {"type": "number"},
+        },
+    },
+}
+ACK_LIST = {
+    "type": "object",
+    "properties": {
+        "alert_id": {"type": "string"},
+        "acknowledged": {"type": "array", "items": {"type": "object"}},
+        "pending": {"type": "array", "items": {"type": "object"}},
+        "by_district": RATES,
+        "by_role": RATES,
+    },
+}
+HTML = {"description": "HTML page", "content": {"text/html": {"schema": {"type": "string"}}}}
+TOKEN = [{"name": "token", "in": "path", "required": True, "schema": {"type": "string"}}]
 KEYS = {
     "type": "object",
     "properties": {"keys": {"type": "array", "items": {"type": "object"}}},
@@ -188,6 +226,101 @@ def document() -> dict[str, Any]:
                     "summary": "Check a stored alert against its signature",
                     "parameters": ALERT_ID,
                     "responses": {"200": _json(VERIFY, "verification result"), "404": _err("no such alert")},
+                }
+            },
+            "/v1/alerts/{alert_id}/acks": {
+                "get": {
+                    "summary": "Who acknowledged and who not, rates by district and role (?format=csv)",
+                    "security": bearer,
+                    "parameters": [
+                        *ALERT_ID,
+                        {
+                            "name": "format",
+                            "in": "query",
+                            "required": False,
+                            "schema": {"enum": ["json", "csv"]},
+                        },
+                    ],
+                    "responses": {
+                        "200": {
+                            "description": "the acknowledgement report",
+                            "content": {
+                                "application/json": {"schema": ACK_LIST},
+                                "text/csv": {"schema": {"type": "string"}},
+                            },
+                        },
+                        "401": _err("bad token"),
+                        "404": _err("no such alert"),
+                    },
+                },
+                "post": {
+                    "summary": "Record an acknowledgement taken by phone or on the web (director role)",
+                    "security": bearer,
+                    "parameters": ALERT_ID,
+                    "requestBody": {
+                        "required": True,
+                        "content": {"application/json": {"schema": ACK_REQUEST}},
+                    },
+                    "responses": {
+                        "201": _json(ACK_RECORDED, "recorded"),
+                        "200": _json(ACK_RECORDED, "already acknowledged; nothing changed"),
+                        "401": _err("bad token"),
+                        "403": _err("role may not record acknowledgements"),
+                        "404": _err("no such alert"),
+                        "422": _err("bad official_id or channel"),
+                    },
+                },
+            },
+            "/v1/alerts/{alert_id}/all-clear": {
+                "post": {
+                    "summary": "Send the all-clear (a signed Update to the same officials), end escalation",
+                    "security": bearer,
+                    "parameters": ALERT_ID,
+                    "responses": {
+                        "202": _json(ACCEPTED, "the all-clear, accepted"),
+                        "401": _err("bad token"),
+                        "403": _err("role may not send alerts"),
+                        "404": _err("no such alert"),
+                    },
+                }
+            },
+            "/ack/{token}": {
+                "get": {
+                    "summary": "Email ack page: a confirm button; a GET never acknowledges",
+                    "parameters": TOKEN,
+                    "responses": {"200": HTML, "400": HTML},
+                },
+                "post": {
+                    "summary": "Acknowledge from the email link",
+                    "parameters": TOKEN,
+                    "responses": {"200": HTML, "400": HTML},
+                },
+            },
+            "/v1/webhooks/twilio/sms": {
+                "post": {
+                    "summary": "Inbound SMS: 1/ACK/YES/OK or the code acknowledges; STOP/HELP per carriers",
+                    "requestBody": {"content": TWILIO_FORM},
+                    "responses": {
+                        "200": {
+                            "description": "TwiML reply",
+                            "content": {"application/xml": {"schema": {"type": "string"}}},
+                        },
+                        **SIGNED,
+                    },
+                }
+            },
+            "/v1/webhooks/twilio/gather": {
+                "post": {
+                    "summary": "Digit pressed during an alert call (1 acknowledges)",
+                    "parameters": DELIVERY_PARAM,
+                    "requestBody": {"content": TWILIO_FORM},
+                    "responses": {
+                        "200": {
+                            "description": "TwiML",
+                            "content": {"application/xml": {"schema": {"type": "string"}}},
+                        },
+                        **SIGNED,
+                    },
                 }
             },
             "/v1/keys": {
