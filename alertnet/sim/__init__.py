@@ -1,0 +1,5 @@
+"""Local simulators of the Twilio REST API and the SendGrid v3 API, for development, tests and benchmarks."""
+
+from alertnet.sim.app import create_sim_app, run_sim
+
+__all__ = ["create_sim_app", "run_sim"]

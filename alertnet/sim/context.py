@@ -1,0 +1,54 @@
+"""The state one simulator instance shares between its Twilio, SendGrid and control endpoints."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+from aiohttp import web
+
+from alertnet.settings import SimSettings
+from alertnet.sim.callbacks import Dispatcher
+from alertnet.sim.faults import Faults
+from alertnet.sim.store import Store
+
+
+class Sim:
+    """Credentials, the hub's URL, the log, the current faults and the webhook dispatcher."""
+
+    def __init__(
+        self, settings: SimSettings, *, account_sid: str, auth_token: str, sendgrid_key: str, hub_url: str
+    ) -> None:
+        self.settings = settings
+        self.account_sid = account_sid
+        self.auth_token = auth_token
+        self.sendgrid_key = sendgrid_key
+        self.hub_url = hub_url.rstrip("/")
+        self.callback_delay = max(0.0, settings.callback_delay)
+        self.store = Store()
+        self.faults = Faults()
+        self.dispatcher = Dispatcher(self.store, auth_token)
+
+    async def injected_fault(self) -> int:
+        """Apply latency and return the status a send request should fail with (0: none).
+
+        Callers check `self.faults.any_request_fault` first so the common case costs one attribute read.
+        """
+        faults = self.faults
+        if faults.latency_ms:
+            await asyncio.sleep(faults.latency_ms / 1000)
+        return faults.request_fault()
+
+
+SIM = web.AppKey("sim", Sim)
+
+
+def json_response(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
+    """A compact JSON response (no per-request indentation work)."""
+    return web.Response(
+        body=json.dumps(data, separators=(",", ":")).encode(),
+        status=status,
+        content_type="application/json",
+        headers=headers,
+    )
