@@ -28,12 +28,19 @@ def _wait_http(url: str, timeout: float = 30.0) -> None:
     raise RuntimeError(f"{url} did not answer within {timeout:.0f} s")
 
 
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
 def run_everything(settings: Settings, *, workers: int, contacts: Path) -> int:
     from alertnet.cli import _import, add_sender
     from alertnet.contacts import parse_registry
 
     redis_server: RedisProcess | None = None
     children: list[subprocess.Popen[bytes]] = []
+    # Ctrl-C and SIGTERM both stop everything (even when started from a shell that ignores SIGINT).
+    signal.signal(signal.SIGINT, _interrupt)
+    signal.signal(signal.SIGTERM, _interrupt)
     env = dict(os.environ)
     try:
         if answers(settings.redis_url):
@@ -80,6 +87,8 @@ Ctrl-C stops everything.""",
         print("\nstopping")
         return 0
     finally:
+        # A second Ctrl-C must not cut the clean-up short and leave children running.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
         for child in children:
             if child.poll() is None:
                 child.send_signal(signal.SIGTERM)
