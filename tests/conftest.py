@@ -159,6 +159,7 @@ def start_stack(redis_server: RedisProcess, data: Path, *, db: int = 0, **overri
         "ALERTNET_SIM_CALLBACK_DELAY": "0.01",
         "ALERTNET_PIPELINE_STALE_CLAIM_SECONDS": "3",
         "ALERTNET_PIPELINE_BACKOFF_BASE_SECONDS": "0.05",
+        "ALERTNET_PIPELINE_MAX_ATTEMPTS": "8",
         "ALERTNET_LOG_LEVEL": "WARNING",
         **overrides,
     }

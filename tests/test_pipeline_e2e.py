@@ -128,7 +128,8 @@ def test_transient_provider_errors_are_retried_without_doubling(
     stack: Stack, registry: list[Official], director: str
 ) -> None:
     since = time.time()
-    stack.set_faults(rate_429=0.3, error_rate=0.15)
+    # Deterministic 503s first, then random 429s and 500s (8 attempts: a park here has odds of about 1e-5).
+    stack.set_faults(fail_next=20, rate_429=0.15, error_rate=0.1)
     try:
         accepted = stack.post_alert(director, {**LOCKDOWN, "channels": ["sms", "email"]}).json()
         status = stack.wait_settled(director, accepted["id"])
