@@ -43,7 +43,7 @@ class SimSettings:
 class TwilioSettings:
     account_sid: str = ""
     auth_token: str = ""
-    sms_from: tuple[str, ...] = ("+15735550100",)
+    sms_from: tuple[str, ...] = ("+15735550190",)
     voice_from: str = "+15735550199"
     sms_rate_per_sender: float = 0.0
     calls_per_second: float = 0.0

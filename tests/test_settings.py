@@ -6,7 +6,7 @@ from alertnet.settings import SIM_ACCOUNT_SID, load_settings
 def test_defaults_come_from_the_toml_file() -> None:
     settings = load_settings(env={})
     assert settings.api.port == 8080
-    assert settings.twilio.sms_from == ("+15735550100", "+15735550101")
+    assert settings.twilio.sms_from == ("+15735550190", "+15735550191")
     assert settings.twilio_simulated and settings.sendgrid_simulated
     assert settings.twilio_account_sid == SIM_ACCOUNT_SID
 
