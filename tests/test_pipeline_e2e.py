@@ -9,8 +9,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import redis
 import requests
 
+from alertnet import constants as k
 from alertnet.contacts import Official, generate_registry, parse_registry
 from tests.conftest import Stack
 
@@ -122,6 +124,10 @@ def test_senders_are_authenticated_and_authorized(stack: Stack, registry: list[O
     assert "digest_item" in refused.json()["message"]
     viewer = stack.add_sender("e2e-viewer", "viewer")
     assert stack.post_alert(viewer, LOCKDOWN).status_code == 403
+    # Every refused send is in the audit trail, with who tried.
+    trail = redis.Redis.from_url(stack.env["REDIS_URL"]).xrevrange(k.AUDIT_STREAM, count=20)
+    refused = {(f[b"actor"], f[b"outcome"]) for _id, f in trail if f[b"action"] == b"send_alert"}
+    assert {(b"e2e-editor", b"forbidden"), (b"e2e-viewer", b"forbidden")} <= refused
 
 
 def test_transient_provider_errors_are_retried_without_doubling(

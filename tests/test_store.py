@@ -104,3 +104,23 @@ def test_backoff_doubles_up_to_a_cap(attempt: int, expected: float) -> None:
     from alertnet.deliveries import backoff_seconds
 
     assert backoff_seconds(attempt, 0.5) == expected
+
+
+async def _pace(url: str) -> tuple[float, list[str]]:
+    from alertnet.ratelimit import Pacer
+
+    conn = Redis.from_url(url)
+    try:
+        pacer = Pacer(conn, "test", ("+15735550190", "+15735550191"), rate=20.0)
+        start = time.monotonic()
+        senders = [await pacer.acquire(critical=True) for _ in range(41)]
+        return time.monotonic() - start, senders
+    finally:
+        await conn.aclose()
+
+
+def test_pacer_keeps_each_sender_to_its_rate_and_spreads_the_load(fresh_redis_url: str) -> None:
+    elapsed, senders = asyncio.run(_pace(fresh_redis_url))
+    # 41 sends over two senders at 20/s each: the 41st slot starts no earlier than 1 s in.
+    assert elapsed >= 0.95
+    assert abs(senders.count("+15735550190") - senders.count("+15735550191")) <= 1
