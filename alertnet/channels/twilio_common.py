@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
 import aiohttp
 from twilio.base.exceptions import TwilioRestException
 from twilio.http.async_http_client import AsyncTwilioHttpClient
 from twilio.rest import Client
 
-from alertnet.channels.base import Outcome, SendResult
+from alertnet.alerts import Priority
+from alertnet.channels.base import Outcome, OutgoingAlert, SendResult
+from alertnet.contacts import Official
+from alertnet.ratelimit import Pacer
 from alertnet.settings import Settings
 
 
@@ -40,3 +47,28 @@ async def classify_twilio_call(official_id: str, call: object) -> SendResult:
     except (TimeoutError, aiohttp.ClientError) as error:
         return SendResult(official_id, Outcome.AMBIGUOUS, reason=f"no answer: {error.__class__.__name__}")
     return SendResult(official_id, Outcome.SENT, provider_id=str(resource.sid))
+
+
+async def paced_sends(
+    outgoing: OutgoingAlert,
+    recipients: list[Official],
+    *,
+    pacer: Pacer,
+    max_in_flight: int,
+    create: Callable[[Official, str, str], Awaitable[Any]],
+) -> AsyncIterator[SendResult]:
+    """One provider request per recipient, at most `max_in_flight` at once, each on a paced sender.
+
+    `create(official, sender, delivery_id)` starts the SDK call; results are yielded as they complete.
+    """
+    critical = outgoing.alert.priority is Priority.CRITICAL
+    gate = asyncio.Semaphore(max_in_flight)
+
+    async def send_one(official: Official) -> SendResult:
+        async with gate:
+            sender = await pacer.acquire(critical=critical)
+            call = create(official, sender, outgoing.delivery_id(official.id))
+            return await classify_twilio_call(official.id, call)
+
+    for done in asyncio.as_completed([send_one(o) for o in recipients]):
+        yield await done

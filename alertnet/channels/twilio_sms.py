@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
+from typing import Any
 
 from twilio.rest import Client
 
-from alertnet.alerts import Channel, Priority
+from alertnet.alerts import Channel
 from alertnet.channels.base import OutgoingAlert, SendResult
-from alertnet.channels.twilio_common import classify_twilio_call, close_async_client
+from alertnet.channels.twilio_common import close_async_client, paced_sends
 from alertnet.contacts import Official
 from alertnet.ratelimit import Pacer
 from alertnet.render import sms_text
@@ -27,26 +27,22 @@ class TwilioSms:
     def address(self, official: Official) -> str | None:
         return official.mobile
 
-    async def send(self, outgoing: OutgoingAlert, recipients: list[Official]) -> AsyncIterator[SendResult]:
+    def send(self, outgoing: OutgoingAlert, recipients: list[Official]) -> AsyncIterator[SendResult]:
         body = sms_text(outgoing.alert, code=outgoing.code, link=outgoing.links.alert_page(outgoing.alert.id))
-        critical = outgoing.alert.priority is Priority.CRITICAL
-        gate = asyncio.Semaphore(self.max_in_flight)
 
-        async def send_one(official: Official) -> SendResult:
-            async with gate:
-                sender = await self.pacer.acquire(critical=critical)
-                did = outgoing.delivery_id(official.id)
-                call = self.client.messages.create_async(
-                    to=official.mobile,
-                    from_=sender,
-                    body=body,
-                    status_callback=outgoing.links.sms_status(did),
-                    validity_period=self.validity_seconds,
-                )
-                return await classify_twilio_call(official.id, call)
+        def create(official: Official, sender: str, did: str) -> Awaitable[Any]:
+            call: Awaitable[Any] = self.client.messages.create_async(
+                to=official.mobile,
+                from_=sender,
+                body=body,
+                status_callback=outgoing.links.sms_status(did),
+                validity_period=self.validity_seconds,
+            )
+            return call
 
-        for done in asyncio.as_completed([send_one(o) for o in recipients]):
-            yield await done
+        return paced_sends(
+            outgoing, recipients, pacer=self.pacer, max_in_flight=self.max_in_flight, create=create
+        )
 
     async def close(self) -> None:
         await close_async_client(self.client)
