@@ -120,6 +120,7 @@ def cmd_scheduler(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_sim(settings: Settings, args: argparse.Namespace) -> int:
+    from alertnet.event_keys import load_or_create_private_key
     from alertnet.sim.app import run_sim
 
     asyncio.run(
@@ -129,6 +130,7 @@ def cmd_sim(settings: Settings, args: argparse.Namespace) -> int:
             auth_token=settings.twilio_auth_token,
             sendgrid_key=settings.sendgrid_api_key,
             hub_url=settings.api.base_url,
+            event_key=load_or_create_private_key(settings.sim_event_key_path),
         )
     )
     return 0

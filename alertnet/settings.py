@@ -57,6 +57,8 @@ class SendGridSettings:
     from_email: str = "alerts@alertnet.example.gov"
     from_name: str = "School Safety Alert Network"
     batch_size: int = 1000
+    # The Event Webhook verification key SendGrid shows (base64 DER); empty with the simulator.
+    event_public_key: str = ""
 
 
 @dataclass(frozen=True)
@@ -110,6 +112,10 @@ class Settings:
     @property
     def ack_secret_path(self) -> Path:
         return self.data_path / "ack-link.secret"
+
+    @property
+    def sim_event_key_path(self) -> Path:
+        return self.data_path / "sim-sendgrid-event-key.pem"
 
     @property
     def twilio_simulated(self) -> bool:

@@ -199,6 +199,21 @@ def test_forged_provider_webhooks_are_refused(stack: Stack) -> None:
     assert response.status_code == 403
     unsigned = requests.post(f"{stack.api}/v1/webhooks/twilio/voice?d=x.voice.y", data={}, timeout=10)
     assert unsigned.status_code == 403
+    events = '[{"event": "delivered", "delivery_id": "x.email.y", "email": "a@b.org"}]'
+    stamp = str(int(time.time()))
+    forged_events = requests.post(
+        f"{stack.api}/v1/webhooks/sendgrid/events",
+        data=events,
+        headers={
+            "Content-Type": "application/json",
+            "X-Twilio-Email-Event-Webhook-Timestamp": stamp,
+            "X-Twilio-Email-Event-Webhook-Signature": "MEUCIQDzvz0=",
+        },
+        timeout=10,
+    )
+    assert forged_events.status_code == 403
+    unsigned_events = requests.post(f"{stack.api}/v1/webhooks/sendgrid/events", data=events, timeout=10)
+    assert unsigned_events.status_code == 403
 
 
 def test_exercise_alerts_are_marked_in_every_message(

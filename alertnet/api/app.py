@@ -5,20 +5,30 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 
 from aiohttp import web
+from sendgrid.helpers.eventwebhook import EventWebhook
 from twilio.request_validator import RequestValidator
 
 from alertnet.api import acks, alerts, health, openapi, pages, webhooks
 from alertnet.api.keys import SERVICE, SETTINGS
 from alertnet.bootstrap import build_services
+from alertnet.event_keys import load_or_create_private_key, public_key_b64
 from alertnet.settings import Settings
 
 MAX_BODY = 1024 * 1024
+
+
+def event_public_key(settings: Settings) -> str:
+    """SendGrid's Event Webhook verification key; with the simulator, the public half of its key."""
+    if settings.sendgrid.event_public_key or not settings.sendgrid_simulated:
+        return settings.sendgrid.event_public_key
+    return public_key_b64(load_or_create_private_key(settings.sim_event_key_path))
 
 
 def create_app(settings: Settings) -> web.Application:
     app = web.Application(client_max_size=MAX_BODY)
     app[SETTINGS] = settings
     app[webhooks.VALIDATOR] = RequestValidator(settings.twilio_auth_token)
+    app[webhooks.EVENT_KEY] = EventWebhook(event_public_key(settings))
     app.cleanup_ctx.append(_service)
     for module in (acks, alerts, health, openapi, pages, webhooks):
         app.router.add_routes(module.routes)

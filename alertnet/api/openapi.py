@@ -394,7 +394,11 @@ def document() -> dict[str, Any]:
                             "application/json": {"schema": {"type": "array", "items": {"type": "object"}}}
                         }
                     },
-                    "responses": {"204": {"description": "recorded"}, "400": _err("not an array of events")},
+                    "responses": {
+                        "204": {"description": "recorded"},
+                        "400": _err("not an array of events"),
+                        "403": _err("ECDSA signature missing, stale or wrong; nothing recorded"),
+                    },
                 }
             },
         },

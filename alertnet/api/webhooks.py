@@ -6,10 +6,15 @@ parameters without notice); a bad or missing signature is a 403 and nothing is r
 
 from __future__ import annotations
 
+import binascii
+import json
+import time
+
 from aiohttp import web
+from sendgrid.helpers.eventwebhook import EventWebhook
 from twilio.request_validator import RequestValidator
 
-from alertnet.api.errors import error_response, read_json
+from alertnet.api.errors import error_response
 from alertnet.api.keys import SERVICE, SETTINGS
 from alertnet.deliveries import DeliveryState
 from alertnet.receipts import Receipt, call_receipt, email_receipt, sms_receipt
@@ -76,9 +81,39 @@ async def call_twiml(request: web.Request) -> web.Response:
     return web.Response(text=twiml, content_type="application/xml")
 
 
+EVENT_KEY = web.AppKey("sendgrid_event_key", EventWebhook)
+EVENT_MAX_AGE_SECONDS = 600
+
+
+async def signed_events(request: web.Request) -> bytes:
+    """The raw body of a SendGrid Event Webhook POST whose ECDSA signature holds; raises 403 otherwise."""
+    body = await request.read()
+    signature = request.headers.get("X-Twilio-Email-Event-Webhook-Signature", "")
+    stamp = request.headers.get("X-Twilio-Email-Event-Webhook-Timestamp", "")
+    verifier = request.app[EVENT_KEY]
+    fresh = stamp.isdigit() and abs(time.time() - int(stamp)) <= EVENT_MAX_AGE_SECONDS
+    try:
+        # No configured key (sendgrid.event_public_key) means nothing can be verified: refuse.
+        valid = bool(verifier.public_key and fresh and signature) and verifier.verify_signature(
+            body.decode("utf-8"), signature, stamp
+        )
+    except (ValueError, UnicodeDecodeError, binascii.Error):
+        valid = False
+    if not valid:
+        message = "X-Twilio-Email-Event-Webhook-Signature: missing, stale or does not match"
+        raise web.HTTPForbidden(
+            text=json.dumps({"error": "forbidden", "message": message}), content_type="application/json"
+        )
+    return body
+
+
 @routes.post("/v1/webhooks/sendgrid/events")
 async def sendgrid_events(request: web.Request) -> web.Response:
-    events = await read_json(request)
+    body = await signed_events(request)
+    try:
+        events = json.loads(body)
+    except json.JSONDecodeError:
+        return error_response(400, "invalid_json", "body: not valid JSON")
     if not isinstance(events, list):
         return error_response(400, "invalid_request", "body: must be a JSON array of events")
     receipts: dict[str, tuple[Receipt, str]] = {}

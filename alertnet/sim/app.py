@@ -8,6 +8,7 @@ import signal
 from collections.abc import AsyncIterator
 
 from aiohttp import web
+from cryptography.hazmat.primitives.asymmetric import ec
 
 from alertnet.settings import SimSettings
 from alertnet.sim import control
@@ -20,7 +21,13 @@ MAX_BODY_BYTES = 32 * 1024 * 1024
 
 
 def create_sim_app(
-    settings: SimSettings, *, account_sid: str, auth_token: str, sendgrid_key: str, hub_url: str
+    settings: SimSettings,
+    *,
+    account_sid: str,
+    auth_token: str,
+    sendgrid_key: str,
+    hub_url: str,
+    event_key: ec.EllipticCurvePrivateKey | None = None,
 ) -> web.Application:
     """Build the simulator app.
 
@@ -29,7 +36,12 @@ def create_sim_app(
     passes (StatusCallback, Url). Webhook workers start and stop with the app (startup / cleanup).
     """
     sim = Sim(
-        settings, account_sid=account_sid, auth_token=auth_token, sendgrid_key=sendgrid_key, hub_url=hub_url
+        settings,
+        account_sid=account_sid,
+        auth_token=auth_token,
+        sendgrid_key=sendgrid_key,
+        hub_url=hub_url,
+        event_key=event_key,
     )
     twilio = TwilioApi(sim)
     sendgrid = SendGridApi(sim)
@@ -51,11 +63,22 @@ def create_sim_app(
 
 
 async def run_sim(
-    settings: SimSettings, *, account_sid: str, auth_token: str, sendgrid_key: str, hub_url: str
+    settings: SimSettings,
+    *,
+    account_sid: str,
+    auth_token: str,
+    sendgrid_key: str,
+    hub_url: str,
+    event_key: ec.EllipticCurvePrivateKey | None = None,
 ) -> None:
     """Serve the simulators on settings.host:settings.port until SIGTERM / SIGINT (or cancellation)."""
     app = create_sim_app(
-        settings, account_sid=account_sid, auth_token=auth_token, sendgrid_key=sendgrid_key, hub_url=hub_url
+        settings,
+        account_sid=account_sid,
+        auth_token=auth_token,
+        sendgrid_key=sendgrid_key,
+        hub_url=hub_url,
+        event_key=event_key,
     )
     # No access log: per-request logging would cost more than the requests themselves.
     runner = web.AppRunner(app, access_log=None, handle_signals=False)

@@ -12,13 +12,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import re
+import time
 from collections.abc import Awaitable, Callable
 from urllib.parse import quote_plus, urlsplit
 
 import aiohttp
+from cryptography.hazmat.primitives.asymmetric import ec
 from twilio.request_validator import RequestValidator
 from yarl import URL
 
+from alertnet.event_keys import sign_events
 from alertnet.sim.http1 import Http1Pool
 from alertnet.sim.store import Store
 
@@ -69,8 +72,16 @@ class Reply:
 class Dispatcher:
     """Runs delayed webhook jobs on a few workers and posts signed Twilio forms and SendGrid JSON."""
 
-    def __init__(self, store: Store, auth_token: str, *, workers: int = WORKERS) -> None:
+    def __init__(
+        self,
+        store: Store,
+        auth_token: str,
+        *,
+        workers: int = WORKERS,
+        event_key: ec.EllipticCurvePrivateKey | None = None,
+    ) -> None:
         self.store = store
+        self.event_key = event_key
         self.validator = RequestValidator(auth_token)
         self.workers = workers
         self.queue: asyncio.Queue[tuple[float, Job]] = asyncio.Queue()
@@ -152,8 +163,12 @@ class Dispatcher:
         return await self._send("POST", url, encode_form(params).encode(), headers, retry)
 
     async def send_json(self, url: str, body: bytes) -> Reply:
-        """A JSON POST (SendGrid Event Webhook), retried."""
+        """A JSON POST (SendGrid Event Webhook), retried; signed like SendGrid's signed Event Webhook."""
         headers = {"User-Agent": SENDGRID_AGENT, "Content-Type": "application/json"}
+        if self.event_key is not None:
+            stamp = str(int(time.time()))
+            headers["X-Twilio-Email-Event-Webhook-Timestamp"] = stamp
+            headers["X-Twilio-Email-Event-Webhook-Signature"] = sign_events(self.event_key, stamp, body)
         return await self._send("POST", url, body, headers, True)
 
     async def _request(

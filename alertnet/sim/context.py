@@ -7,6 +7,7 @@ import json
 from typing import Any
 
 from aiohttp import web
+from cryptography.hazmat.primitives.asymmetric import ec
 
 from alertnet.settings import SimSettings
 from alertnet.sim.callbacks import Dispatcher
@@ -18,7 +19,14 @@ class Sim:
     """Credentials, the hub's URL, the log, the current faults and the webhook dispatcher."""
 
     def __init__(
-        self, settings: SimSettings, *, account_sid: str, auth_token: str, sendgrid_key: str, hub_url: str
+        self,
+        settings: SimSettings,
+        *,
+        account_sid: str,
+        auth_token: str,
+        sendgrid_key: str,
+        hub_url: str,
+        event_key: ec.EllipticCurvePrivateKey | None = None,
     ) -> None:
         self.settings = settings
         self.account_sid = account_sid
@@ -28,7 +36,7 @@ class Sim:
         self.callback_delay = max(0.0, settings.callback_delay)
         self.store = Store()
         self.faults = Faults()
-        self.dispatcher = Dispatcher(self.store, auth_token)
+        self.dispatcher = Dispatcher(self.store, auth_token, event_key=event_key)
 
     async def injected_fault(self) -> int:
         """Apply latency and return the status a send request should fail with (0: none).
