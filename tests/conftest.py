@@ -53,6 +53,7 @@ class Stack:
     settings: Settings
     env: dict[str, str]
     procs: dict[str, list[subprocess.Popen[bytes]]] = field(default_factory=dict)
+    log_dir: Path | None = None  # when set, each process writes its log here (stderr)
 
     @property
     def api(self) -> str:
@@ -84,9 +85,15 @@ class Stack:
 
     def start(self, kind: str, count: int = 1) -> None:
         for _ in range(count):
+            log = None
+            if self.log_dir is not None:
+                n = len(list(self.log_dir.glob(f"{kind}-*.log")))
+                log = (self.log_dir / f"{kind}-{n}.log").open("wb")
             self.procs.setdefault(kind, []).append(
-                subprocess.Popen([sys.executable, "-m", "alertnet", kind], env=self.env)
+                subprocess.Popen([sys.executable, "-m", "alertnet", kind], env=self.env, stderr=log)
             )
+            if log is not None:
+                log.close()
 
     def stop(self, kind: str, sig: int | None = None) -> None:
         for proc in self.procs.pop(kind, []):
@@ -148,7 +155,9 @@ def _wait_http(url: str, timeout: float = 30.0) -> None:
     raise RuntimeError(f"{url} did not come up")
 
 
-def start_stack(redis_server: RedisProcess, data: Path, *, db: int = 0, **overrides: str) -> Stack:
+def start_stack(
+    redis_server: RedisProcess, data: Path, *, db: int = 0, log_dir: Path | None = None, **overrides: str
+) -> Stack:
     """Start simulators, API, two workers and a scheduler against database `db` of our Redis."""
     env = {
         **os.environ,
@@ -169,7 +178,7 @@ def start_stack(redis_server: RedisProcess, data: Path, *, db: int = 0, **overri
         if k.startswith(("ALERTNET_TWILIO_ACCOUNT", "ALERTNET_TWILIO_AUTH", "ALERTNET_SENDGRID_API"))
     ]:
         del env[key]
-    stack = Stack(load_settings(env=env), env)
+    stack = Stack(load_settings(env=env), env, log_dir=log_dir)
     stack.start("sim")
     stack.start("api")
     stack.start("worker", 2)

@@ -26,7 +26,7 @@ import requests
 from alertnet import constants as k
 from alertnet.alerts import parse_datetime
 from alertnet.escalation import choose_policy, parse_policies, schedule
-from alertnet.settings import REPO_ROOT
+from alertnet.settings import REPO_ROOT, SIM_AUTH_TOKEN
 from tests.conftest import Stack, start_stack, stop_stack
 
 SCALE = 0.04  # the policy's minutes become seconds: voice 4.8 s, backups 12 s, superintendents 24 s, ...
@@ -91,6 +91,8 @@ def esc_stack(redis_server: Any, tmp_path_factory: pytest.TempPathFactory) -> It
         redis_server,
         tmp_path_factory.mktemp("esc-data"),
         db=1,
+        log_dir=tmp_path_factory.mktemp("esc-logs"),
+        ALERTNET_LOG_LEVEL="INFO",
         ALERTNET_ESCALATION_TIME_SCALE=str(SCALE),
         ALERTNET_ESCALATION_TICK_SECONDS="0.1",
     )
@@ -387,3 +389,16 @@ def test_help_stop_and_free_text_replies(esc_stack: Stack) -> None:
     inbound = redis.Redis.from_url(stack.env["REDIS_URL"]).xrevrange(k.INBOUND_STREAM, count=1)
     assert inbound[0][1][b"body"] == b"is this real??"
     assert b"+1573" not in inbound[0][1][b"from"]  # kept by reference, not the number
+
+
+def test_logs_carry_no_phone_numbers_emails_or_secrets(esc_stack: Stack) -> None:
+    """Runs last in this module: every process's log, after all the traffic above."""
+    assert esc_stack.log_dir is not None
+    _text, rows = build_registry()
+    logs = "".join(path.read_text() for path in esc_stack.log_dir.glob("*.log"))
+    assert '"event": "alert_accepted"' in logs and '"event": "acknowledged"' in logs  # the logs are real
+    for row in rows.values():
+        for value in (row["mobile"], row["voice"], row["email"], row["mobile"][2:]):
+            assert value not in logs, value
+    assert re.search(r"an_[A-Za-z0-9_-]{40,}", logs) is None  # no bearer token
+    assert SIM_AUTH_TOKEN not in logs
