@@ -299,3 +299,14 @@ def test_shared_bodies_carry_the_sendgrid_ack_placeholder(status: str) -> None:
         html.replace(ACK_PLACEHOLDER, "https://x/ack/T1"),
         text.replace(ACK_PLACEHOLDER, "https://x/ack/T1"),
     ) == personal
+
+
+def test_sms_validity_is_bounded_by_the_alert_expiry() -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from alertnet.channels.twilio_sms import sms_validity
+
+    assert sms_validity(900, None) == 900
+    assert 590 <= sms_validity(900, datetime.now(UTC) + timedelta(minutes=10)) <= 600
+    assert sms_validity(900, datetime.now(UTC) - timedelta(minutes=1)) == 1
+    assert sms_validity(99999, None) == 36000

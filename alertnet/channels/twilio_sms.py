@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable
+from datetime import UTC, datetime
 from typing import Any
 
 from twilio.rest import Client
@@ -29,6 +30,7 @@ class TwilioSms:
 
     def send(self, outgoing: OutgoingAlert, recipients: list[Official]) -> AsyncIterator[SendResult]:
         body = sms_text(outgoing.alert, code=outgoing.code, link=outgoing.links.alert_page(outgoing.alert.id))
+        validity = sms_validity(self.validity_seconds, outgoing.alert.expires)
 
         def create(official: Official, sender: str, did: str) -> Awaitable[Any]:
             call: Awaitable[Any] = self.client.messages.create_async(
@@ -36,7 +38,7 @@ class TwilioSms:
                 from_=sender,
                 body=body,
                 status_callback=outgoing.links.sms_status(did),
-                validity_period=self.validity_seconds,
+                validity_period=validity,
             )
             return call
 
@@ -46,3 +48,14 @@ class TwilioSms:
 
     async def close(self) -> None:
         await close_async_client(self.client)
+
+
+def sms_validity(configured: int, expires: datetime | None) -> int:
+    """Twilio's ValidityPeriod: the configured bound, shorter if the alert expires sooner (1..36000 s).
+
+    A lockdown notice that would arrive after the alert expired is better dropped by Twilio.
+    """
+    seconds = configured
+    if expires is not None:
+        seconds = min(seconds, int((expires - datetime.now(UTC)).total_seconds()))
+    return max(1, min(36000, seconds))
