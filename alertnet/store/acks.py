@@ -10,6 +10,8 @@ from redis.asyncio import Redis
 from alertnet import constants as k
 from alertnet.acks import Ack
 
+OPEN_ALERT_MAX_AGE_SECONDS = 7 * 86400
+
 
 class AckStore:
     def __init__(self, redis: Redis) -> None:
@@ -37,7 +39,10 @@ class AckStore:
         """(alert id, official id) of the newest unacknowledged alert of any of these officials."""
         best: tuple[float, str, str] | None = None
         for official_id in official_ids:
-            found = await self.redis.zrevrange(k.OPEN_ALERTS_KEY + official_id, 0, 0, withscores=True)
+            key = k.OPEN_ALERTS_KEY + official_id
+            # An alert left unanswered for a week is not what a bare "1" today means.
+            await self.redis.zremrangebyscore(key, 0, time.time() - OPEN_ALERT_MAX_AGE_SECONDS)
+            found = await self.redis.zrevrange(key, 0, 0, withscores=True)
             if found:
                 alert_id, score = found[0]
                 if best is None or score > best[0]:
