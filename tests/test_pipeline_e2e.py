@@ -83,6 +83,9 @@ def test_statewide_alert_reaches_every_official_exactly_once(
     assert sorted(m["to"] for m in sms) == sorted(mobiles)  # each mobile exactly once
     calls = [m for m in stack.sim_messages("voice", since) if alert_id in str(m)]
     assert sorted(m["to"] for m in calls) == sorted(voices)
+    # Calls carry their TwiML inline (the hub is not asked at answer time): the alert twice, one gather.
+    shape = [(m["url"], m["twiml"].count("armed intruder"), m["twiml"].count("<Gather")) for m in calls]
+    assert shape == [(None, 2, 1)] * len(calls)
     mails = [m for m in stack.sim_messages("email", since) if alert_id in str(m)]
     assert Counter(m["to"].lower() for m in mails) == Counter(o.email.lower() for o in emails if o.email)
 
@@ -258,3 +261,24 @@ def test_health_readiness_and_openapi(stack: Stack) -> None:
     assert {"202", "401", "403", "422"} <= set(post["responses"])
     keys = requests.get(f"{stack.api}/v1/keys", timeout=5).json()["keys"]
     assert keys[0]["algorithm"] == "Ed25519" and len(keys[0]["public_key"]) == 44
+
+
+def test_a_call_too_long_for_inline_twiml_fetches_it_from_the_hub(
+    stack: Stack, registry: list[Official], director: str
+) -> None:
+    since = time.time()
+    long_instruction = "K&M " * 240 + "go to the gym"  # XML-escaped and said twice: past the inline limit
+    accepted = stack.post_alert(
+        director,
+        {
+            **LOCKDOWN,
+            "instruction": long_instruction.strip(),
+            "channels": ["voice"],
+            "audience": {"roles": ["sro"]},
+        },
+    ).json()
+    status = stack.wait_settled(director, accepted["id"])
+    assert status["channels"]["voice"]["states"] == {"delivered": accepted["recipients"]["voice"]}
+    calls = [m for m in stack.sim_messages("voice", since) if alert_id_in(m, accepted["id"])]
+    assert calls and all(m["url"] and "/v1/webhooks/twilio/voice" in m["url"] for m in calls)
+    assert all(m["twiml"].count("<Gather") == 1 and "go to the gym" in m["twiml"] for m in calls)

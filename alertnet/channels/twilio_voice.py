@@ -1,4 +1,9 @@
-"""Voice calls through Twilio Programmable Voice: the call fetches its TwiML from the hub."""
+"""Voice calls through Twilio Programmable Voice.
+
+The hub renders each call's TwiML (say the alert twice with its code, gather one digit) and hands it to
+Twilio with the call, so a call plays even if the hub is busy when it is answered; only a TwiML longer
+than Twilio's inline limit is fetched from the hub at answer time instead.
+"""
 
 from __future__ import annotations
 
@@ -12,8 +17,12 @@ from alertnet.channels.base import OutgoingAlert, SendResult
 from alertnet.channels.twilio_common import close_async_client, paced_sends
 from alertnet.contacts import Official
 from alertnet.ratelimit import Pacer
+from alertnet.render import voice_twiml
 
-CALL_EVENTS = ["initiated", "ringing", "answered", "completed"]
+# Only the final outcome feeds the hub (completed, busy, no-answer, failed): every extra event per call
+# would be one more webhook request per official on a statewide call-out.
+CALL_EVENTS = ["completed"]
+INLINE_TWIML_LIMIT = 4000
 
 
 class TwilioVoice:
@@ -29,10 +38,18 @@ class TwilioVoice:
 
     def send(self, outgoing: OutgoingAlert, recipients: list[Official]) -> AsyncIterator[SendResult]:
         def create(official: Official, sender: str, did: str) -> Awaitable[Any]:
+            twiml = voice_twiml(
+                outgoing.alert, code=outgoing.code, gather_action=outgoing.links.call_gather(did)
+            )
+            source = (
+                {"twiml": twiml}
+                if len(twiml) <= INLINE_TWIML_LIMIT
+                else {"url": outgoing.links.call_twiml(did)}
+            )
             call: Awaitable[Any] = self.client.calls.create_async(
                 to=official.voice,
                 from_=sender,
-                url=outgoing.links.call_twiml(did),
+                **source,
                 status_callback=outgoing.links.call_status(did),
                 status_callback_event=CALL_EVENTS,
                 machine_detection="Enable",
