@@ -20,11 +20,23 @@ async def require_sender(request: web.Request) -> Sender:
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         reason = "missing Authorization header" if not header else "Authorization must be 'Bearer <token>'"
-        raise _unauthorized(reason)
+        raise await _refused(request, reason)
     sender = await request.app[SERVICE].authenticate(token.strip())
     if sender is None:
-        raise _unauthorized("unknown or revoked token")
+        raise await _refused(request, "unknown or revoked token")
     return sender
+
+
+async def _refused(request: web.Request, reason: str) -> web.HTTPUnauthorized:
+    """A 401; a refused attempt to send or change something also goes into the audit trail."""
+    if request.method != "GET":
+        await request.app[SERVICE].audit.record(
+            actor="unauthenticated",
+            action=f"{request.method} {request.path}",
+            outcome="unauthorized",
+            reason=reason,
+        )
+    return _unauthorized(reason)
 
 
 def _unauthorized(reason: str) -> web.HTTPUnauthorized:
