@@ -402,3 +402,42 @@ def test_logs_carry_no_phone_numbers_emails_or_secrets(esc_stack: Stack) -> None
             assert value not in logs, value
     assert re.search(r"an_[A-Za-z0-9_-]{40,}", logs) is None  # no bearer token
     assert SIM_AUTH_TOKEN not in logs
+
+
+def test_unanswered_and_busy_calls_are_recorded_as_such(esc_stack: Stack, tmp_path: Path) -> None:
+    stack = esc_stack
+    text, rows = build_registry()
+    path = tmp_path / "registry.csv"
+    path.write_text(text)
+    assert stack.import_contacts(path).returncode == 0
+    director = stack.add_sender("esc-director4", "director")
+    school = rows["of-010"]["school"]
+    members = sorted(o for o in rows if o.startswith("of-") and rows[o]["school"] == school)
+    stack.set_faults(no_answer_numbers=[rows[members[0]]["voice"]], busy_numbers=[rows[members[1]]["voice"]])
+    try:
+        accepted = stack.post_alert(
+            director,
+            {
+                "status": "Test",
+                "msgType": "Alert",
+                "severity": "Minor",
+                "urgency": "Future",
+                "certainty": "Possible",
+                "event": "Test call",
+                "headline": "Monthly test of the voice channel",
+                "audience": {"schools": [school], "roles": AUDIENCE_ROLES},
+                "channels": ["voice"],
+            },
+        ).json()
+        status = stack.wait_settled(director, accepted["id"])
+    finally:
+        stack.clear_faults()
+    assert status["channels"]["voice"]["states"] == {"failed": 2, "delivered": len(members) - 2}
+    conn = redis.Redis.from_url(stack.env["REDIS_URL"])
+    reasons = {
+        official.decode(): json.loads(raw)["r"]
+        for official, raw in conn.hgetall(f"{k.DELIVERY_KEY}{accepted['id']}:voice").items()
+        if json.loads(raw)["s"] == "failed"
+    }
+    conn.close()
+    assert reasons == {members[0]: "no-answer", members[1]: "busy"}
