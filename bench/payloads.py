@@ -1,0 +1,66 @@
+"""The alerts the bench sends, and what it needs to know about the registry it imported."""
+
+from __future__ import annotations
+
+import csv
+from collections import defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+LOCKDOWN: dict[str, Any] = {
+    "status": "Actual",
+    "msgType": "Alert",
+    "severity": "Extreme",
+    "urgency": "Immediate",
+    "certainty": "Observed",
+    "event": "Lockdown",
+    "headline": "Lockdown: armed intruder reported near campus",
+    "description": "Police are responding to a report of an armed person near the school.",
+    "instruction": "Lock all doors, keep students in rooms, await law enforcement.",
+    "audience": {"statewide": True},
+    "channels": ["sms", "voice", "email"],
+}
+
+# What the weekly digest will send; here it goes through AlertService.submit_alert with Priority.BULK.
+DIGEST: dict[str, Any] = {
+    "status": "Actual",
+    "msgType": "Alert",
+    "severity": "Minor",
+    "urgency": "Future",
+    "certainty": "Likely",
+    "event": "Weekly safety digest",
+    "headline": "This week: new drill calendar and updated reunification guide",
+    "audience": {"statewide": True},
+    "channels": ["sms"],
+}
+
+
+def critical_alert(district: str) -> dict[str, Any]:
+    """An Extreme/Immediate SMS alert to one school district's officials (a few to a few dozen)."""
+    return {**LOCKDOWN, "audience": {"districts": [district]}, "channels": ["sms"]}
+
+
+@dataclass(frozen=True)
+class Registry:
+    """Mobiles of the imported officials, and of each district's officials."""
+
+    mobiles: list[str]
+    district_mobiles: dict[str, list[str]]
+
+    @classmethod
+    def read(cls, path: Path) -> Registry:
+        mobiles: list[str] = []
+        districts: dict[str, list[str]] = defaultdict(list)
+        with path.open(encoding="utf-8") as f:
+            for row in csv.DictReader(f):
+                if row["mobile"]:
+                    mobiles.append(row["mobile"])
+                    districts[row["district"]].append(row["mobile"])
+        return cls(mobiles, dict(districts))
+
+    def districts(self, count: int) -> list[str]:
+        """`count` districts spread over the registry."""
+        names = sorted(self.district_mobiles)
+        step = max(1, len(names) // max(1, count))
+        return names[::step][:count]
