@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import time
 from dataclasses import dataclass
+from typing import Any
 
 import structlog
 
@@ -87,6 +88,17 @@ class AckService:
             raise AckRefused(f"official_id: no official with id '{official_id}'")
         if not await self.acks.was_contacted(alert_id, official_id):
             raise AckRefused(f"official_id: '{official_id}' was not sent this alert")
+        return await self._record(alert_id, record, official_id, channel, recorded_by)
+
+    async def _record(
+        self,
+        alert_id: str,
+        record: dict[str, Any],
+        official_id: str,
+        channel: AckChannel,
+        recorded_by: str = "",
+    ) -> AckResult:
+        """Store the ack of an official the alert (`record`) reached; audit it if it is the first."""
         ack = Ack(alert_id, official_id, time.time(), channel, recorded_by)
         first = await self.acks.record(ack)
         if first:
@@ -105,8 +117,6 @@ class AckService:
 
     async def sms_reply(self, from_number: str, body: str) -> str:
         """Act on an inbound SMS and return the reply text."""
-        registry = await self.officials.snapshot()
-        senders = [o.id for o in registry.by_id.values() if o.mobile == from_number and o.active]
         reply = read_reply(body)
         if reply.kind is ReplyKind.HELP:
             return REPLY_HELP
@@ -116,15 +126,14 @@ class AckService:
                 actor=_number_ref(from_number), action=f"sms_{reply.kind.value}", outcome="accepted"
             )
             return REPLY_STOP if reply.kind is ReplyKind.STOP else REPLY_START
+        senders = (await self.officials.snapshot()).active_by_mobile.get(from_number, [])
         if reply.kind is ReplyKind.ACK and senders:
             target = await self._alert_for_reply(senders, reply.code)
-            if target is None:
+            record = None if target is None else await self.alerts.get_record(target[0])
+            if target is None or record is None:
                 return REPLY_NOTHING_OPEN
-            alert_id, official_id = target
-            try:
-                result = await self.acknowledge(alert_id, official_id, AckChannel.SMS)
-            except AckRefused:
-                return REPLY_NOTHING_OPEN
+            # The lookup found that the alert reached this official: nothing left to check.
+            result = await self._record(target[0], record, target[1], AckChannel.SMS)
             template = REPLY_ACKED if result.first else REPLY_ALREADY
             return template.format(event=result.event, code=result.code)
         await self.acks.keep_inbound(from_hash=_number_ref(from_number), official_ids=senders, body=body)

@@ -42,7 +42,8 @@ BATCH_MAX_REQUEUES = 3
 # Acknowledgements and escalation
 RECIPIENTS_KEY = PREFIX + "recipients:"  # + alert id -> set of official ids the alert first went to
 ACKS_KEY = PREFIX + "acks:"  # + alert id -> hash official id -> Ack JSON (first ack wins)
-OPEN_ALERTS_KEY = PREFIX + "open:"  # + official id -> zset alert id -> sent time (unacknowledged alerts)
+REACHED_KEY = PREFIX + "reached:"  # + alert id -> set of officials escalation reached beyond the recipients
+ACK_OPEN = PREFIX + "ack-open"  # zset alert id -> sent time: alerts a bare "1" may still acknowledge
 CODE_KEY = PREFIX + "code:"  # + verification code -> alert id
 CLOSED_KEY = PREFIX + "closed:"  # + alert id -> why escalation ended (cancelled, all clear)
 INBOUND_STREAM = PREFIX + "inbound"  # inbound SMS that were not acknowledgements, for the operator

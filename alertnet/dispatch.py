@@ -119,7 +119,7 @@ class Dispatcher:
                 pipe.sadd(k.RECIPIENTS_KEY + alert_id, *everyone[start : start + HSET_CHUNK])
             self._write_deliveries(pipe, alert_id, recipients, now)
             if wants_ack:
-                self._open_for_ack(pipe, alert_id, everyone, created)
+                pipe.zadd(k.ACK_OPEN, {alert_id: created})
             if escalation:
                 pipe.zadd(k.ESCALATION_DUE, dict(escalation))
                 pipe.set(k.ESCALATION_PLAN + alert_id, plan_json)
@@ -132,15 +132,15 @@ class Dispatcher:
         member: str,
         slots: Mapping[str, Sequence[str]],
         batches: Sequence[Batch],
-        *,
-        created: float,
     ) -> None:
         """Write one escalation wave's deliveries and jobs, and retire its timer (`member`, if any), in one
-        transaction."""
+        transaction. Whoever the wave reaches may acknowledge the alert."""
         now = time.time()
+        reached = list(dict.fromkeys(i for ids in slots.values() for i in ids))
         with self.redis.pipeline(transaction=True) as pipe:
             self._write_deliveries(pipe, alert_id, slots, now)
-            self._open_for_ack(pipe, alert_id, list({i for ids in slots.values() for i in ids}), created)
+            for start in range(0, len(reached), HSET_CHUNK):
+                pipe.sadd(k.REACHED_KEY + alert_id, *reached[start : start + HSET_CHUNK])
             self._enqueue(pipe, batches, now)
             if member:
                 pipe.zrem(k.ESCALATION_FIRING, member)
@@ -162,13 +162,6 @@ class Dispatcher:
             pipe.hincrby(k.TOTALS_KEY + alert_id, slot, n)
             if n:
                 pipe.hincrby(k.COUNTS_KEY + alert_id, f"{slot}:queued", n)
-
-    @staticmethod
-    def _open_for_ack(
-        pipe: redis.client.Pipeline, alert_id: str, official_ids: Sequence[str], created: float
-    ) -> None:
-        for official_id in official_ids:
-            pipe.zadd(k.OPEN_ALERTS_KEY + official_id, {alert_id: created})
 
     def _enqueue(self, pipe: redis.client.Pipeline, batches: Sequence[Batch], now: float) -> None:
         by_queue: dict[str, list[Batch]] = {}

@@ -112,7 +112,6 @@ class Escalator:
             member,
             slots,
             batches,
-            created=alert.sent.timestamp(),
         )
         lateness = time.time() - due
         async with self.redis.pipeline(transaction=False) as pipe:

@@ -232,8 +232,7 @@ class AlertService:
             if members:
                 pipe.zrem(k.ESCALATION_DUE, *members)
             await pipe.execute()
-        for official_id in await self.acks.recipients(alert_id):
-            await redis.zrem(k.OPEN_ALERTS_KEY + official_id, alert_id)
+        await self.acks.close(alert_id)
         log.info("alert_closed", alert_id=alert_id, reason=reason)
 
     async def all_clear(self, sender: Sender, alert_id: str) -> AcceptedAlert:
@@ -348,7 +347,6 @@ class AlertService:
             "",
             slots,
             batches,
-            created=alert.sent.timestamp(),
         )
         log.info("sms_failed_over_to_voice", alert_id=alert_id, officials=len(callable_ids))
 

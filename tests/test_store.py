@@ -10,8 +10,10 @@ import redis
 from redis.asyncio import Redis
 
 from alertnet import constants as k
+from alertnet.acks import Ack, AckChannel
 from alertnet.deliveries import Delivery, DeliveryState
 from alertnet.dispatch import Dispatcher, plan_batches
+from alertnet.store.acks import OPEN_ALERT_MAX_AGE_SECONDS, AckStore
 from alertnet.store.alerts import AlertStore, StateMove
 
 S = DeliveryState
@@ -124,3 +126,41 @@ def test_pacer_keeps_each_sender_to_its_rate_and_spreads_the_load(fresh_redis_ur
     # 41 sends over two senders at 20/s each: the 41st slot starts no earlier than 1 s in.
     assert elapsed >= 0.95
     assert abs(senders.count("+15735550190") - senders.count("+15735550191")) <= 1
+
+
+def test_a_bare_ack_finds_the_newest_open_alert_that_reached_the_official(fresh_redis_url: str) -> None:
+    dispatcher = Dispatcher(redis.Redis.from_url(fresh_redis_url))
+    now = time.time()
+
+    def send(alert_id: str, ids: list[str], created: float) -> None:
+        batches = plan_batches(alert_id, {"sms": ids}, {"sms": 10}, k.QUEUE_CRITICAL)
+        dispatcher.store_and_enqueue(alert_id, "{}", {"sms": ids}, batches, created=created, wants_ack=True)
+
+    send("OLD", ["o1", "o2"], now - OPEN_ALERT_MAX_AGE_SECONDS - 60)
+    send("A", ["o1", "o2"], now - 20)
+    send("B", ["o1"], now - 10)
+    # o3 is o2's backup, reached by an escalation wave of A only.
+    dispatcher.store_wave_and_enqueue("A", "", {"sms@2": ["o3"]}, [])
+
+    async def check() -> None:
+        conn = Redis.from_url(fresh_redis_url)
+        acks = AckStore(conn)
+        try:
+            assert await acks.newest_open_alert(["o1"]) == ("B", "o1")
+            assert await acks.newest_open_alert(["o2"]) == ("A", "o2")
+            assert await acks.newest_open_alert(["o3"]) == ("A", "o3")
+            assert await acks.newest_open_alert(["o4"]) is None
+            assert await acks.was_contacted("A", "o3") and not await acks.was_contacted("B", "o3")
+            # Once o1 acknowledged B, the next bare "1" is for A; the week-old alert is never chosen.
+            assert await acks.record(Ack("B", "o1", time.time(), AckChannel.SMS))
+            assert not await acks.record(Ack("B", "o1", time.time(), AckChannel.WEB))
+            assert await acks.newest_open_alert(["o1"]) == ("A", "o1")
+            assert await acks.record(Ack("A", "o1", time.time(), AckChannel.SMS))
+            assert await acks.newest_open_alert(["o1"]) is None
+            # A closed alert (cancelled, all clear) is not open any more.
+            await acks.close("A")
+            assert await acks.newest_open_alert(["o2", "o3"]) is None
+        finally:
+            await conn.aclose()
+
+    asyncio.run(check())

@@ -9,6 +9,7 @@ from redis.asyncio import Redis
 
 from alertnet import constants as k
 from alertnet.acks import Ack
+from alertnet.store.scripts import NEWEST_OPEN_ALERT
 
 OPEN_ALERT_MAX_AGE_SECONDS = 7 * 86400
 
@@ -16,14 +17,11 @@ OPEN_ALERT_MAX_AGE_SECONDS = 7 * 86400
 class AckStore:
     def __init__(self, redis: Redis) -> None:
         self.redis = redis
+        self._newest_open = redis.register_script(NEWEST_OPEN_ALERT)
 
     async def record(self, ack: Ack) -> bool:
         """Store the first ack of an official for an alert; a second one changes nothing (returns False)."""
-        async with self.redis.pipeline(transaction=True) as pipe:
-            pipe.hsetnx(k.ACKS_KEY + ack.alert_id, ack.official_id, ack.to_json())
-            pipe.zrem(k.OPEN_ALERTS_KEY + ack.official_id, ack.alert_id)
-            first, _ = await pipe.execute()
-        return bool(first)
+        return bool(await self.redis.hsetnx(k.ACKS_KEY + ack.alert_id, ack.official_id, ack.to_json()))
 
     async def acks(self, alert_id: str) -> dict[str, Ack]:
         raw = await self.redis.hgetall(k.ACKS_KEY + alert_id)
@@ -36,18 +34,17 @@ class AckStore:
         return {m.decode() for m in await self.redis.smembers(k.RECIPIENTS_KEY + alert_id)}
 
     async def newest_open_alert(self, official_ids: list[str]) -> tuple[str, str] | None:
-        """(alert id, official id) of the newest unacknowledged alert of any of these officials."""
-        best: tuple[float, str, str] | None = None
-        for official_id in official_ids:
-            key = k.OPEN_ALERTS_KEY + official_id
-            # An alert left unanswered for a week is not what a bare "1" today means.
-            await self.redis.zremrangebyscore(key, 0, time.time() - OPEN_ALERT_MAX_AGE_SECONDS)
-            found = await self.redis.zrevrange(key, 0, 0, withscores=True)
-            if found:
-                alert_id, score = found[0]
-                if best is None or score > best[0]:
-                    best = (score, alert_id.decode(), official_id)
-        return None if best is None else (best[1], best[2])
+        """(alert id, official id) of the newest open alert that reached one of these officials and that
+        they have not acknowledged."""
+        if not official_ids:
+            return None
+        # An alert left unanswered for a week is not what a bare "1" today means.
+        oldest = time.time() - OPEN_ALERT_MAX_AGE_SECONDS
+        found = await self._newest_open(
+            keys=[k.ACK_OPEN],
+            args=[oldest, k.RECIPIENTS_KEY, k.REACHED_KEY, k.ACKS_KEY, *official_ids],
+        )
+        return (found[0].decode(), found[1].decode()) if found else None
 
     async def alert_for_code(self, code: str) -> str | None:
         raw = await self.redis.get(k.CODE_KEY + code)
@@ -73,10 +70,13 @@ class AckStore:
             await self.redis.srem(k.SMS_OPT_OUT, number)
 
     async def was_contacted(self, alert_id: str, official_id: str) -> bool:
-        """True if the alert went to this official, first or by escalation (an open-alert entry exists or
-        existed: acked officials keep their ack)."""
-        if await self.redis.sismember(k.RECIPIENTS_KEY + alert_id, official_id):
-            return True
-        if await self.redis.zscore(k.OPEN_ALERTS_KEY + official_id, alert_id) is not None:
-            return True
-        return bool(await self.redis.hexists(k.ACKS_KEY + alert_id, official_id))
+        """True if the alert went to this official, first or by escalation."""
+        async with self.redis.pipeline(transaction=False) as pipe:
+            pipe.sismember(k.RECIPIENTS_KEY + alert_id, official_id)
+            pipe.sismember(k.REACHED_KEY + alert_id, official_id)
+            first, escalated = await pipe.execute()
+        return bool(first or escalated)
+
+    async def close(self, alert_id: str) -> None:
+        """A closed alert (cancelled, all clear) is no longer what a bare "1" acknowledges."""
+        await self.redis.zrem(k.ACK_OPEN, alert_id)

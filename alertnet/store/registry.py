@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 import uuid
 from dataclasses import dataclass, replace
+from functools import cached_property
 
 from redis.asyncio import Redis
 
@@ -37,6 +38,15 @@ class RegistrySnapshot:
     @property
     def active(self) -> list[Official]:
         return [o for o in self.by_id.values() if o.active]
+
+    @cached_property
+    def active_by_mobile(self) -> dict[str, list[str]]:
+        """Ids of the active officials with each mobile number (an inbound SMS names only its sender)."""
+        index: dict[str, list[str]] = {}
+        for o in self.by_id.values():
+            if o.active and o.mobile:
+                index.setdefault(o.mobile, []).append(o.id)
+        return index
 
 
 class OfficialStore:

@@ -82,3 +82,23 @@ for i = 1, #due, 2 do
 end
 return due
 """
+
+# The alert a bare "1" acknowledges. KEYS[1] = the open-alerts zset (alert id -> sent time).
+# ARGV: oldest sent time still open, recipients prefix, reached prefix, acks prefix, then official ids.
+# Returns {alert id, official id}: the newest open alert that reached one of these officials (first or by
+# escalation) and that this official has not acknowledged; nil if none. One round trip, however many
+# officials an alert reached: nothing per official is written when an alert goes out.
+NEWEST_OPEN_ALERT = """
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', '(' .. ARGV[1])
+for _, alert in ipairs(redis.call('ZREVRANGE', KEYS[1], 0, -1)) do
+  for i = 5, #ARGV do
+    local official = ARGV[i]
+    if (redis.call('SISMEMBER', ARGV[2] .. alert, official) == 1
+        or redis.call('SISMEMBER', ARGV[3] .. alert, official) == 1)
+       and redis.call('HEXISTS', ARGV[4] .. alert, official) == 0 then
+      return {alert, official}
+    end
+  end
+end
+return false
+"""
