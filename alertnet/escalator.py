@@ -29,6 +29,7 @@ from alertnet.store.scripts import CLAIM_DUE_STEPS
 log = structlog.get_logger("alertnet.escalator")
 FIRING_LEASE_SECONDS = 60.0
 CLAIM_LIMIT = 100
+RECIPIENT_CACHE_ALERTS = 16
 
 
 class Escalator:
@@ -47,6 +48,7 @@ class Escalator:
         self.acks = AckStore(redis)
         self.officials = OfficialStore(redis)
         self._claim = redis.register_script(CLAIM_DUE_STEPS)
+        self._recipient_cache: dict[str, list[str]] = {}
 
     async def fire_due(self, now: float | None = None) -> int:
         """Fire every step due by `now`; returns how many were fired."""
@@ -64,6 +66,16 @@ class Escalator:
                 # The lease runs out and another tick (or scheduler) fires it again.
                 log.exception("escalation_step_failed", step=member)
         return fired
+
+    async def _recipients(self, alert_id: str) -> list[str]:
+        """The alert's first recipients, sorted (they never change once it is sent, so kept here)."""
+        found = self._recipient_cache.get(alert_id)
+        if found is None:
+            found = sorted(await self.acks.recipients(alert_id))
+            self._recipient_cache[alert_id] = found
+            while len(self._recipient_cache) > RECIPIENT_CACHE_ALERTS:
+                self._recipient_cache.pop(next(iter(self._recipient_cache)))
+        return found
 
     def _first_official_call(self, plan: dict[str, Any], wave: int) -> bool:
         """True if `wave` is the first step that calls the officials themselves."""
@@ -89,12 +101,12 @@ class Escalator:
         step = self.policies[plan["policy"]].steps[info["step"]]
         registry = (await self.officials.snapshot()).by_id
         acked = await self.acks.acked_ids(alert_id)
-        recipients = await self.acks.recipients(alert_id)
-        waiting = sorted(r for r in recipients if not is_covered(r, acked, registry))
+        recipients = await self._recipients(alert_id)
+        waiting = [r for r in recipients if not is_covered(r, acked, registry)] if acked else recipients
         targets = step_targets(step, waiting, registry)
         if Channel.VOICE in targets and self._first_official_call(plan, wave):
             # Officials whose SMS failed were called at once; this step's call came early for them.
-            called = await self.alerts.get_deliveries(alert_id, FAILOVER_SLOT, targets[Channel.VOICE])
+            called = await self.alerts.delivery_ids(alert_id, FAILOVER_SLOT)
             targets[Channel.VOICE] = [i for i in targets[Channel.VOICE] if i not in called]
             if not targets[Channel.VOICE]:
                 del targets[Channel.VOICE]

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
+from datetime import UTC, datetime
 
 import structlog
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
@@ -21,6 +22,7 @@ from alertnet.settings import Settings
 
 log = structlog.get_logger("alertnet.scheduler")
 SWEEP_SECONDS = 2.0
+REGISTRY_REFRESH_SECONDS = 2.0
 
 
 def sweep_once(dispatcher: Dispatcher) -> list[str]:
@@ -50,6 +52,16 @@ async def serve_scheduler(settings: Settings, stop: asyncio.Event) -> None:
         misfire_grace_time=None,
     )
     scheduler.add_job(sweep, "interval", seconds=SWEEP_SECONDS, id="sweep", max_instances=1, coalesce=True)
+    # A due step should not be the one that pays for loading the registry after an import.
+    scheduler.add_job(
+        escalator.officials.snapshot,
+        "interval",
+        seconds=REGISTRY_REFRESH_SECONDS,
+        id="registry",
+        max_instances=1,
+        coalesce=True,
+        next_run_time=datetime.now(UTC),
+    )
     scheduler.start()
     log.info("scheduler_started", policies=[p.name for p in policies])
     try:

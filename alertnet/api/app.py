@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 
 from aiohttp import web
@@ -15,6 +17,7 @@ from alertnet.event_keys import load_or_create_private_key, public_key_b64
 from alertnet.settings import Settings
 
 MAX_BODY = 1024 * 1024
+REGISTRY_REFRESH_SECONDS = 2.0
 
 
 def event_public_key(settings: Settings) -> str:
@@ -39,6 +42,10 @@ async def _service(app: web.Application) -> AsyncIterator[None]:
     service, ack_service = build_services(app[SETTINGS])
     app[SERVICE] = service
     app[acks.ACKS] = ack_service
+    warm = asyncio.create_task(service.officials.keep_warm(REGISTRY_REFRESH_SECONDS))
     yield
+    warm.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await warm
     await service.alerts.redis.aclose()
     service.dispatcher.redis.close()

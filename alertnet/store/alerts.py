@@ -68,6 +68,10 @@ class AlertStore:
         raw = await self.redis.hgetall(k.DELIVERY_KEY + f"{alert_id}:{channel}")
         return {key.decode(): Delivery.from_json(value) for key, value in raw.items()}
 
+    async def delivery_ids(self, alert_id: str, channel: str) -> set[str]:
+        """Ids of the officials with a delivery on this alert's `channel` slot."""
+        return {key.decode() for key in await self.redis.hkeys(k.DELIVERY_KEY + f"{alert_id}:{channel}")}
+
     async def get_deliveries(self, alert_id: str, channel: str, ids: Sequence[str]) -> dict[str, Delivery]:
         if not ids:
             return {}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 import uuid
 from dataclasses import dataclass, replace
@@ -109,6 +110,12 @@ class OfficialStore:
         if self._cache is None or self._cache.version != version:
             self._cache = RegistrySnapshot(version, await self._load_all())
         return self._cache
+
+    async def keep_warm(self, interval: float) -> None:
+        """Reload the snapshot soon after an import, so the first alert after it does not pay for that."""
+        while True:
+            await self.snapshot()
+            await asyncio.sleep(interval)
 
     async def get_many(self, ids: list[str]) -> dict[str, Official]:
         if not ids:
