@@ -271,6 +271,15 @@ class AlertService:
             raise NotFound(alert_id)
         return record, await self.alerts.progress(alert_id)
 
+    async def recent_alerts(self, limit: int) -> list[tuple[dict[str, Any], AlertProgress]]:
+        """The newest `limit` alerts, newest first, each with its delivery progress."""
+        found = []
+        for alert_id in await self.alerts.recent_alert_ids(limit):
+            record = await self.alerts.get_record(alert_id)
+            if record is not None:
+                found.append((record, await self.alerts.progress(alert_id)))
+        return found
+
     async def verify_alert(self, alert_id: str) -> dict[str, Any]:
         """Re-create the signed bytes from the stored alert and check them against its signature."""
         record = await self.alerts.get_record(alert_id)

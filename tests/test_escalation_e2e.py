@@ -8,6 +8,8 @@ restarted mid-way (two of them after that); a Cancel stops the rest; forged webh
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import re
 import signal
@@ -15,6 +17,7 @@ import time
 from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
@@ -186,6 +189,12 @@ def test_acks_stop_escalation_and_the_rest_are_escalated_as_the_policy_says(
         f"{stack.api}/v1/alerts/{alert_id}/acks?format=csv", headers=headers, timeout=10
     )
     assert csv_export.headers["Content-Type"].startswith("text/csv") and csv_export.text.count("\n") == 101
+    exported = list(csv.DictReader(io.StringIO(csv_export.text)))
+    assert Counter(r["acknowledged"] for r in exported) == {"yes": 70, "no": 30}
+    for row in exported:
+        if row["acknowledged"] == "yes":
+            at = datetime.fromisoformat(row["at"].replace("Z", "+00:00")).timestamp()
+            assert sent <= at < waves[0].due and row["channel"] in ("sms", "voice", "email")
     again = requests.post(
         f"{stack.sim}/sim/reply",
         json={"from": rows[by_sms[0]]["mobile"], "body": accepted.json()["verification_code"]},

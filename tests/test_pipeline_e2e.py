@@ -284,3 +284,22 @@ def test_a_call_too_long_for_inline_twiml_fetches_it_from_the_hub(
     calls = [m for m in stack.sim_messages("voice", since) if alert_id_in(m, accepted["id"])]
     assert calls and all(m["url"] and "/v1/webhooks/twilio/voice" in m["url"] for m in calls)
     assert all(m["twiml"].count("<Gather") == 1 and "go to the gym" in m["twiml"] for m in calls)
+
+
+def test_recent_alerts_are_listed_newest_first(stack: Stack, registry: list[Official], director: str) -> None:
+    auth = {"Authorization": f"Bearer {director}"}
+    first = stack.post_alert(director, {**LOCKDOWN, "status": "Test", "channels": ["email"]}).json()["id"]
+    second = stack.post_alert(director, {**LOCKDOWN, "event": "Severe weather", "channels": ["sms"]})
+    second_id = second.json()["id"]
+    stack.wait_settled(director, second_id)
+    listed = requests.get(f"{stack.api}/v1/alerts", params={"limit": 2}, headers=auth, timeout=10)
+    assert listed.status_code == 200, listed.text
+    alerts = listed.json()["alerts"]
+    assert [a["id"] for a in alerts] == [second_id, first]
+    assert alerts[0]["event"] == "Severe weather" and alerts[0]["settled"] is True
+    assert alerts[0]["sender"] == "e2e-director" and alerts[1]["status"] == "Test"
+    assert alerts[0]["recipients"] == {"sms": sum(1 for o in registry if o.active and o.mobile)}
+    for bad in ("0", "201", "ten", "-1"):
+        refused = requests.get(f"{stack.api}/v1/alerts", params={"limit": bad}, headers=auth, timeout=10)
+        assert refused.status_code == 422 and refused.json()["errors"][0]["field"] == "limit", bad
+    assert requests.get(f"{stack.api}/v1/alerts", timeout=10).status_code == 401

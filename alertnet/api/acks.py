@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+from datetime import UTC, datetime
 from pathlib import Path
 
 import jinja2
@@ -12,7 +13,7 @@ from twilio.twiml.messaging_response import MessagingResponse
 from twilio.twiml.voice_response import VoiceResponse
 
 from alertnet.ack_service import AckRefused, AckService
-from alertnet.acks import AckChannel, TokenError
+from alertnet.acks import AckChannel, AckReport, TokenError
 from alertnet.api.errors import error_response, read_json
 from alertnet.api.keys import SERVICE, require_sender
 from alertnet.api.webhooks import signed_form
@@ -148,6 +149,27 @@ async def record_ack(request: web.Request) -> web.Response:
     )
 
 
+CSV_COLUMNS = ("official_id", "name", "role", "school", "district", "county", "region")
+
+
+def report_csv(report: AckReport) -> str:
+    """The after-action export: one row per official the alert went to, acknowledged first; `at` is
+    ISO 8601 UTC so a spreadsheet reads it as a time."""
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow([*CSV_COLUMNS, "acknowledged", "at", "channel"])
+    rows = [(o, a) for o, a in report.acknowledged] + [(o, None) for o in report.pending]
+    for official, ack in rows:
+        who = [official.id, official.name, official.role.value, official.school, official.district]
+        who += [official.county, official.region]
+        if ack is None:
+            writer.writerow([*who, "no", "", ""])
+        else:
+            at = datetime.fromtimestamp(ack.at, UTC).isoformat(timespec="milliseconds")
+            writer.writerow([*who, "yes", at.replace("+00:00", "Z"), ack.channel.value])
+    return out.getvalue()
+
+
 @routes.get("/v1/alerts/{alert_id}/acks")
 async def list_acks(request: web.Request) -> web.Response:
     await require_sender(request)
@@ -157,54 +179,8 @@ async def list_acks(request: web.Request) -> web.Response:
     except AckRefused as error:
         return error_response(404, "not_found", str(error))
     if request.query.get("format") == "csv":
-        out = io.StringIO()
-        writer = csv.writer(out)
-        writer.writerow(
-            [
-                "official_id",
-                "name",
-                "role",
-                "school",
-                "district",
-                "county",
-                "region",
-                "acknowledged",
-                "at",
-                "channel",
-            ]
-        )
-        for official, ack in report.acknowledged:
-            writer.writerow(
-                [
-                    official.id,
-                    official.name,
-                    official.role.value,
-                    official.school,
-                    official.district,
-                    official.county,
-                    official.region,
-                    "yes",
-                    f"{ack.at:.3f}",
-                    ack.channel.value,
-                ]
-            )
-        for official in report.pending:
-            writer.writerow(
-                [
-                    official.id,
-                    official.name,
-                    official.role.value,
-                    official.school,
-                    official.district,
-                    official.county,
-                    official.region,
-                    "no",
-                    "",
-                    "",
-                ]
-            )
         return web.Response(
-            text=out.getvalue(),
+            text=report_csv(report),
             content_type="text/csv",
             headers={"Content-Disposition": f'attachment; filename="acks-{alert_id}.csv"'},
         )

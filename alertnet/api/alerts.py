@@ -6,13 +6,14 @@ from typing import Any
 
 from aiohttp import web
 
-from alertnet.alerts import AlertValidationError
+from alertnet.alerts import AlertValidationError, FieldError
 from alertnet.api.errors import error_response, field_errors, read_json
 from alertnet.api.keys import SERVICE, require_sender
 from alertnet.service import Forbidden, NotFound
 from alertnet.store.alerts import AlertProgress
 
 routes = web.RouteTableDef()
+MAX_LIST = 200
 
 
 @routes.post("/v1/alerts")
@@ -52,6 +53,36 @@ def progress_json(progress: AlertProgress) -> dict[str, Any]:
         channel: {"total": total, "states": progress.counts.get(channel, {})}
         for channel, total in progress.totals.items()
     }
+
+
+@routes.get("/v1/alerts")
+async def list_alerts(request: web.Request) -> web.Response:
+    """The newest alerts first: what went out, from whom, and whether every delivery has settled."""
+    await require_sender(request)
+    raw = request.query.get("limit", "20")
+    if not raw.isdigit() or not 1 <= int(raw) <= MAX_LIST:
+        return field_errors([FieldError("limit", f"must be a whole number from 1 to {MAX_LIST}")])
+    found = await request.app[SERVICE].recent_alerts(int(raw))
+    return web.json_response(
+        {
+            "alerts": [
+                {
+                    "id": record["alert"]["identifier"],
+                    "sent": record["alert"]["sent"],
+                    "sender": record["alert"]["sender"],
+                    "status": record["alert"]["status"],
+                    "msgType": record["alert"]["msgType"],
+                    "severity": record["alert"]["severity"],
+                    "event": record["alert"]["event"],
+                    "headline": record["alert"]["headline"],
+                    "recipients": record["recipients"],
+                    "settled": progress.settled,
+                    "verification_code": record["code"],
+                }
+                for record, progress in found
+            ]
+        }
+    )
 
 
 @routes.get("/v1/alerts/{alert_id}")

@@ -167,6 +167,32 @@ TWILIO_FORM = {
     "application/x-www-form-urlencoded": {"schema": {"type": "object", "additionalProperties": True}}
 }
 DELIVERY_PARAM = [{"name": "d", "in": "query", "required": True, "schema": {"type": "string"}}]
+ALERT_LIST = {
+    "type": "object",
+    "required": ["alerts"],
+    "properties": {
+        "alerts": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["id", "sent", "sender", "status", "msgType", "event", "settled"],
+                "properties": {
+                    "id": {"type": "string"},
+                    "sent": {"type": "string", "format": "date-time"},
+                    "sender": {"type": "string"},
+                    "status": {"enum": ["Actual", "Exercise", "Test"]},
+                    "msgType": {"enum": ["Alert", "Update", "Cancel"]},
+                    "severity": {"type": "string"},
+                    "event": {"type": "string"},
+                    "headline": {"type": "string"},
+                    "recipients": {"type": "object", "additionalProperties": {"type": "integer"}},
+                    "settled": {"type": "boolean"},
+                    "verification_code": {"type": "string"},
+                },
+            },
+        }
+    },
+}
 ALERT_ID = [{"name": "alert_id", "in": "path", "required": True, "schema": {"type": "string"}}]
 
 
@@ -193,6 +219,23 @@ def document() -> dict[str, Any]:
         "components": {"securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}}},
         "paths": {
             "/v1/alerts": {
+                "get": {
+                    "summary": "The newest alerts first, with who sent them and whether they have settled",
+                    "security": bearer,
+                    "parameters": [
+                        {
+                            "name": "limit",
+                            "in": "query",
+                            "required": False,
+                            "schema": {"type": "integer", "minimum": 1, "maximum": 200, "default": 20},
+                        }
+                    ],
+                    "responses": {
+                        "200": _json(ALERT_LIST, "recent alerts, newest first"),
+                        "401": _err("missing or bad token"),
+                        "422": _err("limit out of range"),
+                    },
+                },
                 "post": {
                     "summary": "Send a signed alert (director role)",
                     "security": bearer,
@@ -207,7 +250,7 @@ def document() -> dict[str, Any]:
                         "403": _err("this sender's role may not send alerts"),
                         "422": _err("every invalid field, named; nothing stored or sent"),
                     },
-                }
+                },
             },
             "/v1/alerts/{alert_id}": {
                 "get": {
