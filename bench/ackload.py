@@ -20,6 +20,7 @@ import aiohttp
 from twilio.request_validator import RequestValidator
 
 from alertnet.settings import SIM_ACCOUNT_SID, SIM_AUTH_TOKEN
+from alertnet.sim.twilio_common import inbound_sms_params
 from bench.stats import percentile
 
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
@@ -30,22 +31,7 @@ def signed_requests(url: str, to: str, mobiles: list[str]) -> list[tuple[bytes, 
     validator = RequestValidator(SIM_AUTH_TOKEN)
     out = []
     for n, mobile in enumerate(mobiles):
-        sid = f"SM{n:032x}"
-        params = {
-            "AccountSid": SIM_ACCOUNT_SID,
-            "ApiVersion": "2010-04-01",
-            "Body": "1",
-            "From": mobile,
-            "FromCountry": "US",
-            "MessageSid": sid,
-            "NumMedia": "0",
-            "NumSegments": "1",
-            "SmsMessageSid": sid,
-            "SmsSid": sid,
-            "SmsStatus": "received",
-            "To": to,
-            "ToCountry": "US",
-        }
+        params = inbound_sms_params(SIM_ACCOUNT_SID, f"SM{n:032x}", mobile, to, "1")
         out.append((urlencode(params).encode(), validator.compute_signature(url, params)))
     return out
 

@@ -18,7 +18,7 @@ from alertnet.sim.context import SIM, Sim, json_response
 from alertnet.sim.faults import Faults, FaultsError, parse_faults
 from alertnet.sim.sendgrid import render_email
 from alertnet.sim.store import KINDS
-from alertnet.sim.twilio_common import API_VERSION, E164, new_sid
+from alertnet.sim.twilio_common import API_VERSION, E164, inbound_sms_params, new_sid
 
 routes = web.RouteTableDef()
 
@@ -122,22 +122,7 @@ async def reply(request: web.Request) -> web.Response:
     to = body.get("to") or sim.store.last_sender.get(sender)
     if not isinstance(to, str) or not to:
         return _problem(404, "not_found", f'from: no SMS was sent to {sender}; pass "to" (a hub number)')
-    sid = new_sid("SM")
-    params = {
-        "AccountSid": sim.account_sid,
-        "ApiVersion": API_VERSION,
-        "Body": text,
-        "From": sender,
-        "FromCountry": "US",
-        "MessageSid": sid,
-        "NumMedia": "0",
-        "NumSegments": "1",
-        "SmsMessageSid": sid,
-        "SmsSid": sid,
-        "SmsStatus": "received",
-        "To": to,
-        "ToCountry": "US",
-    }
+    params = inbound_sms_params(sim.account_sid, new_sid("SM"), sender, to, text)
     return await _post_to_hub(sim, f"{sim.hub_url}/v1/webhooks/twilio/sms", params, "POST", {})
 
 

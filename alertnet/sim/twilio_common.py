@@ -80,6 +80,25 @@ def new_sid(prefix: str) -> str:
     return prefix + os.urandom(16).hex()
 
 
+def inbound_sms_params(account_sid: str, sid: str, sender: str, to: str, body: str) -> dict[str, str]:
+    """The form Twilio posts to a number's SMS webhook when a message arrives (its real field names)."""
+    return {
+        "AccountSid": account_sid,
+        "ApiVersion": API_VERSION,
+        "Body": body,
+        "From": sender,
+        "FromCountry": "US",
+        "MessageSid": sid,
+        "NumMedia": "0",
+        "NumSegments": "1",
+        "SmsMessageSid": sid,
+        "SmsSid": sid,
+        "SmsStatus": "received",
+        "To": to,
+        "ToCountry": "US",
+    }
+
+
 def twilio_error(status: int, code: int, message: str, headers: dict[str, str] | None = None) -> web.Response:
     """Twilio's error JSON, which the SDK turns into TwilioRestException(status, code, message)."""
     body = {
