@@ -413,7 +413,7 @@ def test_logs_carry_no_phone_numbers_emails_or_secrets(esc_stack: Stack) -> None
     assert SIM_AUTH_TOKEN not in logs
 
 
-def test_unanswered_and_busy_calls_are_recorded_as_such(esc_stack: Stack, tmp_path: Path) -> None:
+def test_unanswered_busy_and_voicemail_calls_are_recorded_as_such(esc_stack: Stack, tmp_path: Path) -> None:
     stack = esc_stack
     text, rows = build_registry()
     path = tmp_path / "registry.csv"
@@ -422,7 +422,11 @@ def test_unanswered_and_busy_calls_are_recorded_as_such(esc_stack: Stack, tmp_pa
     director = stack.add_sender("esc-director4", "director")
     school = rows["of-010"]["school"]
     members = sorted(o for o in rows if o.startswith("of-") and rows[o]["school"] == school)
-    stack.set_faults(no_answer_numbers=[rows[members[0]]["voice"]], busy_numbers=[rows[members[1]]["voice"]])
+    stack.set_faults(
+        no_answer_numbers=[rows[members[0]]["voice"]],
+        busy_numbers=[rows[members[1]]["voice"]],
+        voicemail_numbers=[rows[members[2]]["voice"]],
+    )
     try:
         accepted = stack.post_alert(
             director,
@@ -444,9 +448,12 @@ def test_unanswered_and_busy_calls_are_recorded_as_such(esc_stack: Stack, tmp_pa
     assert status["channels"]["voice"]["states"] == {"failed": 2, "delivered": len(members) - 2}
     conn = redis.Redis.from_url(stack.env["REDIS_URL"])
     reasons = {
-        official.decode(): json.loads(raw)["r"]
+        official.decode(): (json.loads(raw)["s"], json.loads(raw).get("r"))
         for official, raw in conn.hgetall(f"{k.DELIVERY_KEY}{accepted['id']}:voice").items()
-        if json.loads(raw)["s"] == "failed"
     }
     conn.close()
-    assert reasons == {members[0]: "no-answer", members[1]: "busy"}
+    assert reasons[members[0]] == ("failed", "no-answer")
+    assert reasons[members[1]] == ("failed", "busy")
+    # Voicemail picked up: the message was left (delivered), and the record says a machine answered.
+    assert reasons[members[2]] == ("delivered", "answered_by=machine_end_beep")
+    assert {reasons[m] for m in members[3:]} == {("delivered", "answered_by=human")}

@@ -11,7 +11,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 RATE_KEYS = ("error_rate", "rate_429")
-NUMBER_KEYS = ("fail_numbers", "undelivered_numbers", "no_answer_numbers", "busy_numbers")
+NUMBER_KEYS = (
+    "fail_numbers",
+    "undelivered_numbers",
+    "no_answer_numbers",
+    "busy_numbers",
+    "voicemail_numbers",
+)
 EMAIL_KEYS = ("bounce_emails", "drop_emails")
 
 
@@ -36,6 +42,7 @@ class Faults:
     undelivered_numbers: frozenset[str] = frozenset()  # SMS accepted, then "undelivered" with 30003
     no_answer_numbers: frozenset[str] = frozenset()  # calls end with CallStatus=no-answer
     busy_numbers: frozenset[str] = frozenset()  # calls end with CallStatus=busy
+    voicemail_numbers: frozenset[str] = frozenset()  # calls are answered by a machine (AnsweredBy)
     bounce_emails: frozenset[str] = frozenset()  # lower-cased; "processed" then "bounce"
     drop_emails: frozenset[str] = frozenset()  # lower-cased; "dropped" only
     # Derived: lets the hot path skip every check with one attribute read.
@@ -80,6 +87,10 @@ class Faults:
         if to in self.no_answer_numbers:
             return "no-answer"
         return "completed"
+
+    def answered_by(self, to: str) -> str:
+        """Who picks up a completed call to `to`, as Twilio's answering machine detection reports it."""
+        return "machine_end_beep" if to in self.voicemail_numbers else "human"
 
     def email_outcome(self, address_lower: str) -> str:
         """The final SendGrid event for a lower-cased address: delivered, bounce or dropped."""

@@ -289,9 +289,10 @@ class TwilioApi:
         store.kinds["voice"].recipients += 1
         store.by_sid[sid] = record
         outcome = self.sim.faults.call_outcome(to)
+        answered_by = self.sim.faults.answered_by(to)
 
         async def progress() -> None:
-            await CallFlow(self.sim, record, events, outcome).run()
+            await CallFlow(self.sim, record, events, outcome, answered_by).run()
 
         self.sim.dispatcher.submit(self.sim.callback_delay, progress)
         return json_response(call_resource(record, self.sim.account_sid), 201)

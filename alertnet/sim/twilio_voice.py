@@ -19,8 +19,10 @@ class CallFlow:
         record: dict[str, Any],
         events: set[str],
         outcome: str,
+        answered_by: str = "human",
     ) -> None:
         self.sim = sim
+        self.answered_by = answered_by
         self.record = record
         self.params: Params = record["params"]
         self.events = events
@@ -72,7 +74,8 @@ class CallFlow:
         self._set_status("in-progress")
         self.record["started_at"] = time.time()
         # Twilio reports AnsweredBy only when answering machine detection was asked for.
-        answered_by = {"AnsweredBy": "human"} if self.params.get("MachineDetection") else {}
+        detect = self.params.get("MachineDetection")
+        answered_by = {"AnsweredBy": self.answered_by} if detect else {}
         url = self.params.get("Url", "")
         if url:
             reply = await self.sim.dispatcher.send_form(
@@ -90,7 +93,7 @@ class CallFlow:
         duration = 1 + len(self.record["twiml"] or "") // 15
         self._finish("completed", duration)
         if answered_by:
-            self.record["answered_by"] = "human"
+            self.record["answered_by"] = self.answered_by
         await self._status_callback(
             "completed",
             {"CallDuration": str(duration), "Duration": str(math.ceil(duration / 60)), **answered_by},
