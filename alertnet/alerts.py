@@ -539,6 +539,24 @@ class _Parser:
         return tuple(result)
 
 
+def example_alert_request() -> dict[str, Any]:
+    """A valid statewide lockdown request, as a sender posts it (a fresh copy each call): the OpenAPI
+    document's example, and the starting point of the bench's and the tests' alerts."""
+    return {
+        "status": "Actual",
+        "msgType": "Alert",
+        "severity": "Extreme",
+        "urgency": "Immediate",
+        "certainty": "Observed",
+        "event": "Lockdown",
+        "headline": "Lockdown: armed intruder reported near campus",
+        "description": "Police are responding to a report of an armed person near the school.",
+        "instruction": "Lock all doors, keep students in rooms, await law enforcement.",
+        "audience": {"statewide": True},
+        "channels": ["sms", "voice", "email"],
+    }
+
+
 def parse_alert_request(payload: object, *, now: datetime) -> AlertDraft:
     """Validate a sender's alert request (decoded JSON) into an `AlertDraft`.
 

@@ -8,19 +8,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-LOCKDOWN: dict[str, Any] = {
-    "status": "Actual",
-    "msgType": "Alert",
-    "severity": "Extreme",
-    "urgency": "Immediate",
-    "certainty": "Observed",
-    "event": "Lockdown",
-    "headline": "Lockdown: armed intruder reported near campus",
-    "description": "Police are responding to a report of an armed person near the school.",
-    "instruction": "Lock all doors, keep students in rooms, await law enforcement.",
-    "audience": {"statewide": True},
-    "channels": ["sms", "voice", "email"],
-}
+from alertnet.alerts import example_alert_request
+
+LOCKDOWN: dict[str, Any] = example_alert_request()
 
 # What the weekly digest will send; here it goes through AlertService.submit_alert with Priority.BULK.
 DIGEST: dict[str, Any] = {

@@ -22,6 +22,7 @@ from alertnet.alerts import (
     Status,
     Urgency,
     canonical_bytes,
+    example_alert_request,
     new_alert,
     parse_alert_request,
 )
@@ -31,19 +32,7 @@ from alertnet.contacts import Official, Role, Subscription
 NOW = datetime(2025, 5, 6, 14, 3, 7, 250_000, tzinfo=UTC)
 REF = "01JTJYGKBRXCH0TTBZMX28XCP3"
 
-LOCKDOWN: dict[str, Any] = {
-    "status": "Actual",
-    "msgType": "Alert",
-    "severity": "Extreme",
-    "urgency": "Immediate",
-    "certainty": "Observed",
-    "event": "Lockdown",
-    "headline": "Lockdown: armed intruder reported near campus",
-    "description": "Police are responding to a report of an armed person near the school.",
-    "instruction": "Lock all doors, keep students in rooms, await law enforcement.",
-    "audience": {"statewide": True},
-    "channels": ["sms", "voice", "email"],
-}
+LOCKDOWN: dict[str, Any] = example_alert_request()
 
 
 def errors_of(payload: object) -> list[FieldError]:

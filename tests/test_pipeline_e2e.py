@@ -13,22 +13,11 @@ import redis
 import requests
 
 from alertnet import constants as k
+from alertnet.alerts import example_alert_request
 from alertnet.contacts import Official, generate_registry, parse_registry
 from tests.conftest import Stack
 
-LOCKDOWN = {
-    "status": "Actual",
-    "msgType": "Alert",
-    "severity": "Extreme",
-    "urgency": "Immediate",
-    "certainty": "Observed",
-    "event": "Lockdown",
-    "headline": "Lockdown: armed intruder reported near campus",
-    "description": "Police are responding to a report of an armed person near the school.",
-    "instruction": "Lock all doors, keep students in rooms, await law enforcement.",
-    "audience": {"statewide": True},
-    "channels": ["sms", "voice", "email"],
-}
+LOCKDOWN = example_alert_request()
 
 
 def import_registry(stack: Stack, tmp_path: Path, size: int) -> list[Official]:

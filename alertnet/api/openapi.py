@@ -7,6 +7,7 @@ from typing import Any
 from aiohttp import web
 
 from alertnet import __version__
+from alertnet.alerts import example_alert_request
 
 routes = web.RouteTableDef()
 
@@ -241,7 +242,9 @@ def document() -> dict[str, Any]:
                     "security": bearer,
                     "requestBody": {
                         "required": True,
-                        "content": {"application/json": {"schema": ALERT_REQUEST}},
+                        "content": {
+                            "application/json": {"schema": ALERT_REQUEST, "example": example_alert_request()}
+                        },
                     },
                     "responses": {
                         "202": _json(ACCEPTED, "accepted, signed and queued for every recipient"),
