@@ -39,11 +39,10 @@ def links(settings: Settings) -> Links:
     return Links(settings.api.base_url)
 
 
-async def build_worker_context(settings: Settings) -> WorkerContext:
-    """Build the adapters a worker process uses for every job; call inside the worker's event loop."""
-    conn = async_redis(settings)
+def build_channels(settings: Settings, conn: Redis) -> dict[Channel, ChannelAdapter]:
+    """One adapter per channel, on the real SDKs; call inside the event loop that will use them."""
     twilio = settings.twilio
-    channels: dict[Channel, ChannelAdapter] = {
+    return {
         Channel.SMS: TwilioSms(
             make_async_client(settings),
             Pacer(conn, "sms", twilio.sms_from, twilio.sms_rate_per_sender),
@@ -57,12 +56,17 @@ async def build_worker_context(settings: Settings) -> WorkerContext:
         ),
         Channel.EMAIL: SendGridEmail.from_settings(settings),
     }
+
+
+async def build_worker_context(settings: Settings) -> WorkerContext:
+    """Build the adapters a worker process uses for every job; call inside the worker's event loop."""
+    conn = async_redis(settings)
     return WorkerContext(
         settings=settings,
         redis=conn,
         alerts=AlertStore(conn),
         officials=OfficialStore(conn),
-        channels=channels,
+        channels=build_channels(settings, conn),
         links=links(settings),
         ack_secret=load_or_create_secret(settings.ack_secret_path),
     )

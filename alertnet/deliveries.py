@@ -35,6 +35,7 @@ class Delivery:
     reason: str | None = None
     updated: float = 0.0
     claimed: float | None = None
+    unknown_since: float | None = None  # claim time of the first attempt whose outcome is unknown
 
     def to_json(self) -> str:
         data: dict[str, object] = {"s": self.state.value, "a": self.attempts, "t": self.updated}
@@ -44,6 +45,8 @@ class Delivery:
             data["r"] = self.reason
         if self.claimed is not None:
             data["c"] = self.claimed
+        if self.unknown_since is not None:
+            data["u"] = self.unknown_since
         return json.dumps(data, separators=(",", ":"))
 
     @classmethod
@@ -56,6 +59,7 @@ class Delivery:
             reason=data.get("r"),
             updated=float(data.get("t", 0.0)),
             claimed=data.get("c"),
+            unknown_since=data.get("u"),
         )
 
     def with_state(self, state: DeliveryState, now: float, **changes: object) -> Delivery:

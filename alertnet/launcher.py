@@ -15,6 +15,7 @@ from alertnet.redis_server import RedisProcess, answers, start_redis
 from alertnet.settings import Settings
 
 DEMO_DIRECTOR = "demo-director"
+RESTART_DELAY_SECONDS = 1.0
 
 
 def _wait_http(url: str, timeout: float = 30.0) -> None:
@@ -51,10 +52,8 @@ def run_everything(settings: Settings, *, workers: int, contacts: Path) -> int:
             print(f"started Redis ({redis_server.url}, append-only data in {redis_server.data_dir})")
         env["REDIS_URL"] = settings.redis_url
         command = [sys.executable, "-m", "alertnet"]
-        children.append(subprocess.Popen([*command, "sim"], env=env))
-        children.append(subprocess.Popen([*command, "api"], env=env))
-        children += [subprocess.Popen([*command, "worker"], env=env) for _ in range(workers)]
-        children.append(subprocess.Popen([*command, "scheduler"], env=env))
+        parts = ["sim", "api", *["worker"] * workers, "scheduler"]
+        children += [subprocess.Popen([*command, part], env=env) for part in parts]
         _wait_http(f"{settings.sim.base_url}/healthz")
         _wait_http(f"{settings.api.base_url}/healthz")
         summary = asyncio.run(
@@ -78,11 +77,14 @@ Send a statewide exercise alert and follow it until every delivery settles:
 Ctrl-C stops everything.""",
             flush=True,
         )
-        while all(child.poll() is None for child in children):
+        # A component that dies is started again (as systemd's Restart=always does in production).
+        while True:
             time.sleep(0.5)
-        failed = [child.args for child in children if child.poll() is not None]
-        print(f"a component stopped: {failed}", file=sys.stderr)
-        return 1
+            for n, child in enumerate(children):
+                if child.poll() is not None:
+                    print(f"{parts[n]} stopped (exit {child.returncode}); starting it again", file=sys.stderr)
+                    time.sleep(RESTART_DELAY_SECONDS)
+                    children[n] = subprocess.Popen([*command, parts[n]], env=env)
     except KeyboardInterrupt:
         print("\nstopping")
         return 0

@@ -36,6 +36,7 @@ log = structlog.get_logger("alertnet.pipeline")
 SENDING = frozenset({DeliveryState.SENDING})
 CLAIM_FROM = CLAIMABLE_STATES | SENDING
 RECORD_EVERY = 100
+LOOKUPS_IN_FLIGHT = 16
 HEARTBEAT_SECONDS = 3.0
 
 
@@ -115,18 +116,30 @@ async def _send_until_done(
 ) -> None:
     pipeline = ctx.settings.pipeline
     ids = list(batch.official_ids)
+    # A fresh batch holds only queued deliveries; a requeued one, or a later round, may hold claims whose
+    # outcome nobody knows, and those are checked with the provider before anything is sent again.
+    may_hold_unknown = batch.requeues > 0
     while True:
         if await _skip_unneeded(ctx, outgoing.alert.id, batch, ids):
             return
+        before = (
+            await ctx.alerts.get_deliveries(outgoing.alert.id, batch.channel, ids) if may_hold_unknown else {}
+        )
         cutoff = time.time() - pipeline.stale_claim_seconds
         moves = [StateMove(i, DeliveryState.SENDING, CLAIM_FROM) for i in ids]
         claimed_flags = await ctx.alerts.move(outgoing.alert.id, batch.channel, moves, claim_cutoff=cutoff)
         claimed = [i for i, ok in zip(ids, claimed_flags, strict=True) if ok]
+        unknown = {
+            i: d.unknown_since or d.claimed or d.updated
+            for i in claimed
+            if (d := before.get(i)) is not None and d.state is DeliveryState.SENDING
+        }
         if claimed:
-            await _send_claimed(ctx, outgoing, adapter, claimed, bound)
+            await _send_claimed(ctx, outgoing, adapter, claimed, unknown, bound)
         wake = await _next_wake(ctx, outgoing.alert.id, batch.channel, ids)
         if wake is None:
             return
+        may_hold_unknown = True
         await asyncio.sleep(max(0.0, wake - time.time()))
 
 
@@ -155,25 +168,71 @@ async def _skip_unneeded(ctx: WorkerContext, alert_id: str, batch: Batch, ids: l
 
 
 async def _send_claimed(
-    ctx: WorkerContext, outgoing: OutgoingAlert, adapter: ChannelAdapter, claimed: list[str], bound: Any
+    ctx: WorkerContext,
+    outgoing: OutgoingAlert,
+    adapter: ChannelAdapter,
+    claimed: list[str],
+    unknown: dict[str, float],
+    bound: Any,
 ) -> None:
+    """Send the claimed deliveries. `unknown` maps those whose earlier attempt has no known outcome to
+    when it was claimed: the provider is asked first, and only what it never accepted is sent again."""
     officials = await ctx.officials.get_many(claimed)
     reachable: list[Official] = []
-    missing: list[SendResult] = []
+    pending: list[SendResult] = []
     for official_id in claimed:
         official = officials.get(official_id)
         if official is None or not adapter.address(official):
-            missing.append(SendResult(official_id, Outcome.PERMANENT, reason="no address on this channel"))
+            pending.append(SendResult(official_id, Outcome.PERMANENT, reason="no address on this channel"))
         else:
             reachable.append(official)
+    receipts: list[StateMove] = []
+    if unknown:
+        to_check = [o for o in reachable if o.id in unknown]
+        settled, receipts = await _already_accepted(outgoing, adapter, to_check, unknown)
+        pending += settled.values()
+        reachable = [o for o in reachable if o.id not in settled]
     attempts = await ctx.alerts.get_deliveries(outgoing.alert.id, outgoing.slot, claimed)
-    pending: list[SendResult] = list(missing)
-    async for result in adapter.send(outgoing, reachable):
-        pending.append(result)
-        if len(pending) >= RECORD_EVERY:
-            await _record(ctx, outgoing.alert.id, outgoing.slot, pending, attempts, bound)
-            pending = []
+    # aclosing: if recording fails (Redis gone), the adapter's unsent requests are cancelled at once.
+    async with contextlib.aclosing(adapter.send(outgoing, reachable)) as results:
+        async for result in results:
+            pending.append(result)
+            if len(pending) >= RECORD_EVERY:
+                await _record(ctx, outgoing.alert.id, outgoing.slot, pending, attempts, bound)
+                pending = []
     await _record(ctx, outgoing.alert.id, outgoing.slot, pending, attempts, bound)
+    if receipts:
+        await ctx.alerts.move(outgoing.alert.id, outgoing.slot, receipts)
+
+
+async def _already_accepted(
+    outgoing: OutgoingAlert, adapter: ChannelAdapter, officials: list[Official], claimed_at: dict[str, float]
+) -> tuple[dict[str, SendResult], list[StateMove]]:
+    """Results for the officials whose earlier attempt the provider did accept (SENT with its id), or
+    could not be asked about (AMBIGUOUS: still unknown, asked again later, since sending blind could
+    double it); and the provider's final statuses of the accepted ones, whose callbacks may have been
+    lost with whatever interrupted the attempt."""
+    gate = asyncio.Semaphore(LOOKUPS_IN_FLIGHT)
+
+    async def check(official: Official) -> tuple[SendResult, StateMove | None] | None:
+        async with gate:
+            try:
+                found = await adapter.find_accepted(outgoing, official, claimed_at[official.id])
+            except Exception as error:  # any provider or network failure: we still do not know
+                reason = f"could not check the earlier attempt: {error.__class__.__name__}"
+                return SendResult(official.id, Outcome.AMBIGUOUS, reason=reason), None
+        if found is None:
+            return None
+        receipt = found.receipt
+        later = None
+        if receipt is not None and receipt.to is not DeliveryState.SENT:
+            later = StateMove(
+                official.id, receipt.to, receipt.allowed_from, found.provider_id, receipt.reason
+            )
+        return SendResult(official.id, Outcome.SENT, provider_id=found.provider_id), later
+
+    checked = [c for c in await asyncio.gather(*(check(o) for o in officials)) if c is not None]
+    return {r.official_id: r for r, _ in checked}, [m for _, m in checked if m is not None]
 
 
 async def _record(

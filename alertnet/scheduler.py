@@ -14,15 +14,17 @@ from datetime import UTC, datetime
 import structlog
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
-from alertnet.bootstrap import async_redis, sync_redis
+from alertnet.bootstrap import async_redis, build_channels, build_services, sync_redis
 from alertnet.dispatch import Dispatcher
 from alertnet.escalation import parse_policies
 from alertnet.escalator import Escalator
+from alertnet.reconcile import ReceiptReconciler
 from alertnet.settings import Settings
 
 log = structlog.get_logger("alertnet.scheduler")
 SWEEP_SECONDS = 2.0
 REGISTRY_REFRESH_SECONDS = 2.0
+RECONCILE_MAX_SECONDS = 30.0
 
 
 def sweep_once(dispatcher: Dispatcher) -> list[str]:
@@ -37,6 +39,10 @@ async def serve_scheduler(settings: Settings, stop: asyncio.Event) -> None:
     dispatcher = Dispatcher(sync_redis(settings))
     conn = async_redis(settings)
     escalator = Escalator(settings, conn, dispatcher, policies)
+    service, _ = build_services(settings)
+    channels = build_channels(settings, conn)
+    overdue = settings.pipeline.receipt_overdue_seconds
+    reconciler = ReceiptReconciler(service, channels, overdue)
 
     async def sweep() -> None:
         await asyncio.to_thread(sweep_once, dispatcher)
@@ -62,12 +68,24 @@ async def serve_scheduler(settings: Settings, stop: asyncio.Event) -> None:
         coalesce=True,
         next_run_time=datetime.now(UTC),
     )
+    scheduler.add_job(
+        reconciler.run_once,
+        "interval",
+        seconds=min(RECONCILE_MAX_SECONDS, max(1.0, overdue / 3)),
+        id="receipts",
+        max_instances=1,
+        coalesce=True,
+    )
     scheduler.start()
     log.info("scheduler_started", policies=[p.name for p in policies])
     try:
         await stop.wait()
     finally:
         scheduler.shutdown(wait=False)
+        for adapter in channels.values():
+            await adapter.close()
+        await service.alerts.redis.aclose()
+        service.dispatcher.redis.close()
         await conn.aclose()
         dispatcher.redis.close()
 

@@ -69,6 +69,8 @@ class PipelineSettings:
     max_attempts: int = 5
     backoff_base_seconds: float = 0.5
     stale_claim_seconds: float = 30.0
+    # A sent message with no final status callback after this long is looked up at the provider.
+    receipt_overdue_seconds: float = 300.0
     workers: int = 2
 
 

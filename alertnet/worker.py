@@ -7,14 +7,21 @@ Queues are listened to in priority order, so a critical alert's batches always g
 from __future__ import annotations
 
 import asyncio
+import time
 from typing import Any
 
+import redis
+import structlog
 from rq import Queue, SimpleWorker
 
 from alertnet import constants as k
 from alertnet.bootstrap import build_worker_context, sync_redis
 from alertnet.pipeline import WorkerContext, process_batch
+from alertnet.redis_server import answers
 from alertnet.settings import Settings, load_settings
+
+log = structlog.get_logger("alertnet.worker")
+REDIS_WAIT_MAX_SECONDS = 5.0
 
 
 class _Runtime:
@@ -36,10 +43,19 @@ class _Runtime:
 
     def stop(self) -> None:
         if self.context is not None and self.loop is not None:
+            self.loop.run_until_complete(_cancel_leftovers())
             self.loop.run_until_complete(self.context.close())
             self.loop.close()
         self.context = None
         self.loop = None
+
+
+async def _cancel_leftovers() -> None:
+    """Cancel whatever a failed job left running, and wait until it has stopped."""
+    leftovers = [task for task in asyncio.all_tasks() if task is not asyncio.current_task()]
+    for task in leftovers:
+        task.cancel()
+    await asyncio.gather(*leftovers, return_exceptions=True)
 
 
 RUNTIME = _Runtime()
@@ -65,8 +81,31 @@ class AlertNetWorker(SimpleWorker):
 
 
 def run_worker(settings: Settings, *, burst: bool = False, name: str | None = None) -> None:
-    """Serve the alert queues until stopped (or until empty, with `burst`)."""
-    connection = sync_redis(settings)
-    queues = [Queue(name_, connection=connection) for name_ in k.QUEUES]
-    worker = AlertNetWorker(queues, connection=connection, settings=settings, name=name)
-    worker.work(burst=burst, with_scheduler=False, logging_level="WARNING")
+    """Serve the alert queues until stopped (or until empty, with `burst`).
+
+    rq quits when Redis goes away (it cannot even record a job's failure); this loop waits for Redis to
+    come back and starts a fresh worker, so an outage costs time, never the worker. Batches interrupted
+    by it are put back by the scheduler's sweep and resume without sending anything twice.
+    """
+    while True:
+        connection = sync_redis(settings)
+        queues = [Queue(name_, connection=connection) for name_ in k.QUEUES]
+        worker = AlertNetWorker(queues, connection=connection, settings=settings, name=name)
+        try:
+            worker.work(burst=burst, with_scheduler=False, logging_level="WARNING")
+        except (redis.ConnectionError, redis.TimeoutError) as error:
+            log.warning("worker_lost_redis", error=error.__class__.__name__)
+        finally:
+            RUNTIME.stop()
+            connection.close()
+        if burst or worker._stop_requested:
+            return
+        _wait_for_redis(settings)
+
+
+def _wait_for_redis(settings: Settings) -> None:
+    delay = 0.5
+    while not answers(settings.redis_url):
+        time.sleep(delay)
+        delay = min(delay * 2, REDIS_WAIT_MAX_SECONDS)
+    log.warning("worker_redis_back")

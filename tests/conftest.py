@@ -143,7 +143,7 @@ class Stack:
         requests.delete(f"{self.sim}/sim/faults", timeout=10).raise_for_status()
 
 
-def _wait_http(url: str, timeout: float = 30.0) -> None:
+def wait_http(url: str, timeout: float = 30.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
@@ -184,8 +184,8 @@ def start_stack(
     stack.start("worker", 2)
     stack.start("scheduler")
     try:
-        _wait_http(f"{stack.sim}/healthz")
-        _wait_http(f"{stack.api}/healthz")
+        wait_http(f"{stack.sim}/healthz")
+        wait_http(f"{stack.api}/healthz")
     except Exception:
         stop_stack(stack)
         raise

@@ -72,6 +72,18 @@ async def _moves(url: str) -> None:
             S.DELIVERED, 1, "SM1", None, deliveries["o1"].updated, deliveries["o1"].claimed
         )
         assert deliveries["o2"].attempts == 2
+        # The takeover remembers when the unknown attempt began, through any further takeover...
+        first_claim = deliveries["o3"].claimed
+        assert deliveries["o2"].unknown_since is not None and deliveries["o3"].unknown_since is None
+        unknown_since = deliveries["o2"].unknown_since
+        assert await store.move("A1", "sms", [stale], claim_cutoff=time.time() + 1) == [True]
+        assert (await store.deliveries("A1", "sms"))["o2"].unknown_since == unknown_since
+        assert first_claim is not None and unknown_since >= first_claim - 1
+        # ...and forgets it once the outcome is known.
+        retry = StateMove("o2", S.RETRYING, frozenset({S.SENDING}))
+        assert await store.move("A1", "sms", [retry]) == [True]
+        assert (await store.deliveries("A1", "sms"))["o2"].unknown_since is None
+        assert await store.move("A1", "sms", [StateMove("o2", S.SENDING, frozenset({S.RETRYING}))]) == [True]
         progress = await store.progress("A1")
         assert progress.counts["sms"] == {"delivered": 1, "sending": 2}
         assert not progress.settled

@@ -6,7 +6,10 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 
+import redis
+import structlog
 from aiohttp import web
+from aiohttp.typedefs import Handler
 from sendgrid.helpers.eventwebhook import EventWebhook
 from twilio.request_validator import RequestValidator
 
@@ -16,6 +19,7 @@ from alertnet.bootstrap import build_services
 from alertnet.event_keys import load_or_create_private_key, public_key_b64
 from alertnet.settings import Settings
 
+log = structlog.get_logger("alertnet.api")
 MAX_BODY = 1024 * 1024
 REGISTRY_REFRESH_SECONDS = 2.0
 
@@ -27,8 +31,26 @@ def event_public_key(settings: Settings) -> str:
     return public_key_b64(load_or_create_private_key(settings.sim_event_key_path))
 
 
+@web.middleware
+async def redis_unavailable(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """While Redis is unreachable nothing can be recorded: say so with a 503 (callers and providers
+    retry), instead of a 500 and a traceback per request."""
+    try:
+        return await handler(request)
+    except (redis.ConnectionError, redis.TimeoutError) as error:
+        log.warning("redis_unavailable", path=request.path, error=error.__class__.__name__)
+        return web.json_response(
+            {
+                "error": "unavailable",
+                "message": "the hub's store (Redis) is unreachable; nothing was recorded",
+            },
+            status=503,
+            headers={"Retry-After": "2"},
+        )
+
+
 def create_app(settings: Settings) -> web.Application:
-    app = web.Application(client_max_size=MAX_BODY)
+    app = web.Application(client_max_size=MAX_BODY, middlewares=[redis_unavailable])
     app[SETTINGS] = settings
     app[webhooks.VALIDATOR] = RequestValidator(settings.twilio_auth_token)
     app[webhooks.EVENT_KEY] = EventWebhook(event_public_key(settings))

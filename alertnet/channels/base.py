@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Protocol
@@ -12,6 +12,7 @@ from alertnet.alerts import Alert, Channel
 from alertnet.contacts import Official
 from alertnet.deliveries import delivery_id
 from alertnet.links import Links
+from alertnet.receipts import Receipt
 
 
 class Outcome(StrEnum):
@@ -27,6 +28,14 @@ class SendResult:
     outcome: Outcome
     provider_id: str = ""
     reason: str = ""
+
+
+@dataclass(frozen=True)
+class ProviderRecord:
+    """What the provider itself holds about one message: its id and, if it has news, its status."""
+
+    provider_id: str
+    receipt: Receipt | None = None
 
 
 @dataclass(frozen=True)
@@ -53,12 +62,28 @@ class OutgoingAlert:
 
 class ChannelAdapter(Protocol):
     channel: Channel
+    # Whether `status` can ask the provider about one message (SendGrid's v3 Mail Send cannot).
+    looks_up_status: bool
 
     def address(self, official: Official) -> str | None:
         """The official's address on this channel, or None if they have none."""
 
-    def send(self, outgoing: OutgoingAlert, recipients: list[Official]) -> AsyncIterator[SendResult]:
+    def send(self, outgoing: OutgoingAlert, recipients: list[Official]) -> AsyncGenerator[SendResult, None]:
         """Send to every recipient, yielding one result per recipient as it completes."""
+        ...
+
+    async def find_accepted(
+        self, outgoing: OutgoingAlert, official: Official, since: float
+    ) -> ProviderRecord | None:
+        """This alert's message to `official` that the provider accepted at or after `since` (unix
+        seconds), or None if it has none. Asked before sending again after an attempt whose
+        outcome was never known (a timeout, a worker or Redis that died): the provider, not our record, says
+        whether it went out. Raises on a provider error: then nobody knows, and nothing is sent yet."""
+        ...
+
+    async def status(self, provider_id: str) -> Receipt | None:
+        """The provider's current status of a message it accepted, as a receipt (None: nothing to add, or
+        the provider cannot be asked). For a status callback that never arrived."""
         ...
 
     async def close(self) -> None: ...

@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import urllib.error
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from typing import Any
 
 from python_http_client.exceptions import HTTPError
 from sendgrid import SendGridAPIClient
 
 from alertnet.alerts import Channel
-from alertnet.channels.base import Outcome, OutgoingAlert, SendResult
+from alertnet.channels.base import Outcome, OutgoingAlert, ProviderRecord, SendResult
 from alertnet.contacts import Official
+from alertnet.receipts import Receipt
 from alertnet.render import email_shared_bodies, email_subject
 from alertnet.settings import Settings
 
@@ -41,6 +42,7 @@ def split_requests(recipients: list[Official], size: int) -> list[list[Official]
 
 class SendGridEmail:
     channel = Channel.EMAIL
+    looks_up_status = False
 
     def __init__(self, client: SendGridAPIClient, settings: Settings) -> None:
         self.client = client
@@ -80,7 +82,9 @@ class SendGridEmail:
         response = self.client.client.mail.send.post(request_body=body, timeout=REQUEST_TIMEOUT)
         return str(response.headers.get("X-Message-Id", ""))
 
-    async def send(self, outgoing: OutgoingAlert, recipients: list[Official]) -> AsyncIterator[SendResult]:
+    async def send(
+        self, outgoing: OutgoingAlert, recipients: list[Official]
+    ) -> AsyncGenerator[SendResult, None]:
         html, text = email_shared_bodies(
             outgoing.alert, code=outgoing.code, link=outgoing.links.alert_page(outgoing.alert.id)
         )
@@ -89,6 +93,17 @@ class SendGridEmail:
             outcome, provider_id, reason = await asyncio.to_thread(self._send_request, body)
             for official in group:
                 yield SendResult(official.id, outcome, provider_id=provider_id, reason=reason)
+
+    async def find_accepted(
+        self, outgoing: OutgoingAlert, official: Official, since: float
+    ) -> ProviderRecord | None:
+        """v3 Mail Send has no look-up of what it accepted (that is the paid Email Activity API): an email
+        whose request timed out is sent again, the one duplicate the hub allows itself."""
+        return None
+
+    async def status(self, provider_id: str) -> Receipt | None:
+        """None: SendGrid retries its Event Webhook for days, so a lost event comes again by itself."""
+        return None
 
     def _send_request(self, body: dict[str, Any]) -> tuple[Outcome, str, str]:
         try:

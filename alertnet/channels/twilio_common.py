@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncGenerator, Awaitable, Callable
 from typing import Any
 
 import aiohttp
@@ -49,6 +49,20 @@ async def classify_twilio_call(official_id: str, call: object) -> SendResult:
     return SendResult(official_id, Outcome.SENT, provider_id=str(resource.sid))
 
 
+# Twilio's clock and ours may disagree a little; a message created this long before the claim still counts.
+CLOCK_SKEW_SECONDS = 5.0
+LOOKUP_LIMIT = 20
+
+
+def accepted_since(resources: list[Any], since: float, matches: Callable[[Any], bool]) -> Any | None:
+    """The newest listed resource (message or call) created at or after `since` that `matches`."""
+    for resource in resources:
+        created = resource.date_created
+        if created is not None and created.timestamp() >= since - CLOCK_SKEW_SECONDS and matches(resource):
+            return resource
+    return None
+
+
 async def paced_sends(
     outgoing: OutgoingAlert,
     recipients: list[Official],
@@ -56,7 +70,7 @@ async def paced_sends(
     pacer: Pacer,
     max_in_flight: int,
     create: Callable[[Official, str, str], Awaitable[Any]],
-) -> AsyncIterator[SendResult]:
+) -> AsyncGenerator[SendResult, None]:
     """One provider request per recipient, at most `max_in_flight` at once, each on a paced sender.
 
     `create(official, sender, delivery_id)` starts the SDK call; results are yielded as they complete.
@@ -70,5 +84,11 @@ async def paced_sends(
             call = create(official, sender, outgoing.delivery_id(official.id))
             return await classify_twilio_call(official.id, call)
 
-    for done in asyncio.as_completed([send_one(o) for o in recipients]):
-        yield await done
+    tasks = [asyncio.ensure_future(send_one(o)) for o in recipients]
+    try:
+        for done in asyncio.as_completed(tasks):
+            yield await done
+    finally:
+        # The batch stopped early (an error, a shutdown): what has not started must not start later.
+        for task in tasks:
+            task.cancel()

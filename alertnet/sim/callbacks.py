@@ -28,6 +28,9 @@ from alertnet.sim.store import Store
 WORKERS = 16
 ATTEMPTS = 4  # one try and three retries, then the webhook is dropped (counted as failed)
 RETRY_BASE_SECONDS = 0.1
+# SendGrid retries an Event Webhook POST that failed for up to 72 hours; here about a minute.
+EVENT_ATTEMPTS = 8
+EVENT_RETRY_BASE_SECONDS = 0.5
 TIMEOUT_SECONDS = 10.0
 FORM_TYPE = "application/x-www-form-urlencoded; charset=utf-8"
 TWILIO_AGENT = "TwilioProxy/1.1"
@@ -154,22 +157,23 @@ class Dispatcher:
         if method.upper() == "GET":
             full = url + ("&" if "?" in url else "?") + encode_form(params)
             headers = {"User-Agent": TWILIO_AGENT, "X-Twilio-Signature": self.sign(full, {})}
-            return await self._send("GET", full, None, headers, retry)
+            return await self._send("GET", full, None, headers, ATTEMPTS if retry else 1)
         headers = {
             "User-Agent": TWILIO_AGENT,
             "Content-Type": FORM_TYPE,
             "X-Twilio-Signature": self.sign(url, params),
         }
-        return await self._send("POST", url, encode_form(params).encode(), headers, retry)
+        return await self._send("POST", url, encode_form(params).encode(), headers, ATTEMPTS if retry else 1)
 
     async def send_json(self, url: str, body: bytes) -> Reply:
-        """A JSON POST (SendGrid Event Webhook), retried; signed like SendGrid's signed Event Webhook."""
+        """A JSON POST (SendGrid Event Webhook), retried as SendGrid does (for longer than a Twilio
+        callback); signed like SendGrid's signed Event Webhook."""
         headers = {"User-Agent": SENDGRID_AGENT, "Content-Type": "application/json"}
         if self.event_key is not None:
             stamp = str(int(time.time()))
             headers["X-Twilio-Email-Event-Webhook-Timestamp"] = stamp
             headers["X-Twilio-Email-Event-Webhook-Signature"] = sign_events(self.event_key, stamp, body)
-        return await self._send("POST", url, body, headers, True)
+        return await self._send("POST", url, body, headers, EVENT_ATTEMPTS, EVENT_RETRY_BASE_SECONDS)
 
     async def _request(
         self, method: str, url: str, body: bytes | None, headers: dict[str, str]
@@ -185,14 +189,20 @@ class Dispatcher:
             return response.status, await response.text(errors="replace")
 
     async def _send(
-        self, method: str, url: str, body: bytes | None, headers: dict[str, str], retry: bool
+        self,
+        method: str,
+        url: str,
+        body: bytes | None,
+        headers: dict[str, str],
+        attempts: int,
+        retry_base: float = RETRY_BASE_SECONDS,
     ) -> Reply:
         stats = self.store.callbacks
         last = Reply(0, "")
-        for attempt in range(ATTEMPTS if retry else 1):
+        for attempt in range(attempts):
             if attempt:
                 stats["retried"] += 1
-                await asyncio.sleep(RETRY_BASE_SECONDS * 2 ** (attempt - 1))
+                await asyncio.sleep(retry_base * 2 ** (attempt - 1))
             try:
                 status, text = await self._request(method, url, body, headers)
             except (

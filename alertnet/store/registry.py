@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 import uuid
 from dataclasses import dataclass, replace
 from functools import cached_property
 
+import redis
 from redis.asyncio import Redis
 
 from alertnet import constants as k
@@ -114,7 +116,9 @@ class OfficialStore:
     async def keep_warm(self, interval: float) -> None:
         """Reload the snapshot soon after an import, so the first alert after it does not pay for that."""
         while True:
-            await self.snapshot()
+            # While Redis is away requests say so (503); the next round tries again.
+            with contextlib.suppress(redis.ConnectionError, redis.TimeoutError):
+                await self.snapshot()
             await asyncio.sleep(interval)
 
     async def get_many(self, ids: list[str]) -> dict[str, Official]:

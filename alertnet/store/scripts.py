@@ -7,7 +7,8 @@ from __future__ import annotations
 # then groups of 5: official id, new state, allowed-from states (comma list), provider id, reason.
 # A move is made only from an allowed state, so a late or repeated update never walks a delivery back.
 # Moving to 'sending' is a claim: it counts an attempt and stamps the claim time; a claim of a delivery
-# that is already 'sending' succeeds only if that claim is older than the cutoff (its worker died).
+# that is already 'sending' succeeds only if that claim is older than the cutoff (its worker died), and
+# keeps in 'u' when the first of its unknown attempts was claimed (until it leaves 'sending').
 TRANSITION = """
 local out = {}
 local now = tonumber(ARGV[2])
@@ -36,8 +37,12 @@ for i = 4, #ARGV, 5 do
       if ARGV[i + 3] ~= '' then d.p = ARGV[i + 3] end
       if ARGV[i + 4] ~= '' then d.r = ARGV[i + 4] end
       if to == 'sending' then
+        -- Reclaiming a send whose outcome nobody knows: remember when that unknown attempt began.
+        if d.s == 'sending' and not d.u then d.u = d.c end
         d.a = (d.a or 0) + 1
         d.c = now
+      else
+        d.u = nil
       end
       redis.call('HSET', KEYS[1], id, cjson.encode(d))
       ok = 1
