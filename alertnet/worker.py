@@ -75,6 +75,12 @@ class AlertNetWorker(SimpleWorker):
         super().__init__(*args, **kwargs)
         RUNTIME.start(settings or load_settings())
 
+    stopping = False  # a stop signal arrived (rq records it only when it comes mid-job)
+
+    def request_stop(self, signum: Any, frame: Any) -> None:
+        self.stopping = True
+        super().request_stop(signum, frame)  # type: ignore[no-untyped-call]
+
     def teardown(self) -> None:
         RUNTIME.stop()
         super().teardown()  # type: ignore[no-untyped-call]
@@ -98,7 +104,7 @@ def run_worker(settings: Settings, *, burst: bool = False, name: str | None = No
         finally:
             RUNTIME.stop()
             connection.close()
-        if burst or worker._stop_requested:
+        if burst or worker.stopping:
             return
         _wait_for_redis(settings)
 
