@@ -141,6 +141,14 @@ def schedule(policy: Policy, start: float, *, time_scale: float = 1.0) -> list[D
     return [DueStep(at, step, rep, wave) for wave, (at, step, rep) in enumerate(due, start=1)]
 
 
+def superseded(waves: Iterable[DueStep], wave: int, now: float) -> bool:
+    """True if a later repetition of `wave`'s step is also due by `now` (the scheduler was down past
+    both): only the latest is sent, so nobody gets the same call several times in a row."""
+    waves = list(waves)
+    this = next(w for w in waves if w.wave == wave)
+    return any(w.step == this.step and w.repetition > this.repetition and w.due <= now for w in waves)
+
+
 def is_covered(official_id: str, acked: set[str], registry: Mapping[str, Official]) -> bool:
     """An official is covered once they, or their backup, acknowledged."""
     if official_id in acked:

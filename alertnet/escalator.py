@@ -18,7 +18,7 @@ from redis.asyncio import Redis
 from alertnet import constants as k
 from alertnet.alerts import Alert, Channel
 from alertnet.dispatch import Dispatcher, plan_batches
-from alertnet.escalation import Policy, Whom, is_covered, step_targets
+from alertnet.escalation import DueStep, Policy, Whom, is_covered, step_targets, superseded
 from alertnet.service import FAILOVER_SLOT, QUEUE_FOR_PRIORITY
 from alertnet.settings import Settings
 from alertnet.store.acks import AckStore
@@ -98,6 +98,11 @@ class Escalator:
             return
         plan: dict[str, Any] = json.loads(plan_raw)
         info = next(w for w in plan["waves"] if w["wave"] == wave)
+        waves = [DueStep(w["due"], w["step"], w["repetition"], w["wave"]) for w in plan["waves"]]
+        if superseded(waves, wave, time.time()):
+            await self.redis.zrem(k.ESCALATION_FIRING, member)
+            bound.warning("escalation_step_superseded", step=info["step"], late=round(time.time() - due, 1))
+            return
         step = self.policies[plan["policy"]].steps[info["step"]]
         registry = (await self.officials.snapshot()).by_id
         acked = await self.acks.acked_ids(alert_id)

@@ -15,6 +15,7 @@ from alertnet.escalation import (
     parse_policies,
     schedule,
     step_targets,
+    superseded,
 )
 from alertnet.settings import REPO_ROOT
 
@@ -78,3 +79,19 @@ def test_step_targets_reach_backups_and_superintendents() -> None:
     assert principal.backup_id in reached and supers <= reached and principal.id not in reached
     assert is_covered(principal.id, {principal.backup_id}, officials)  # type: ignore[arg-type]
     assert not is_covered(principal.id, set(), officials)
+
+
+def test_a_step_overtaken_by_its_own_later_repetition_is_skipped() -> None:
+    policy = choose_policy(POLICIES, "Extreme", "Actual")
+    assert policy is not None
+    waves = schedule(policy, 0.0)
+    calls = [w for w in waves if w.step == 0]  # the call at 2 min, repeated every 10 min
+    assert [w.due for w in calls] == [120, 720, 1320, 1920]
+    # On time, nothing is skipped.
+    assert not any(superseded(waves, w.wave, w.due) for w in waves)
+    # A scheduler back after 25 minutes sends the third repetition only, not three calls in a row...
+    late = 1500.0
+    assert [w.repetition for w in calls if not superseded(waves, w.wave, late)] == [2, 3]
+    assert [w.due <= late for w in calls] == [True, True, True, False]
+    # ...and other steps (backup, superintendent) are never skipped for being late.
+    assert not any(superseded(waves, w.wave, late) for w in waves if w.step != 0)
