@@ -32,6 +32,9 @@ PERMISSIONS: dict[SenderRole, frozenset[SendKind]] = {
     SenderRole.VIEWER: frozenset(),
 }
 
+# The audit trail says who sent what to whom: the Director's office and read-only overseers see it.
+AUDIT_READERS = frozenset({SenderRole.DIRECTOR, SenderRole.VIEWER})
+
 NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,63}$")
 TOKEN_PREFIX = "an_"
 
@@ -46,6 +49,10 @@ class Sender:
 
 def may_send(role: SenderRole, kind: SendKind) -> bool:
     return kind in PERMISSIONS[role]
+
+
+def may_read_audit(role: SenderRole) -> bool:
+    return role in AUDIT_READERS
 
 
 def allowed_kinds(role: SenderRole) -> list[str]:

@@ -32,7 +32,15 @@ from alertnet.dispatch import Dispatcher, plan_batches
 from alertnet.escalation import Policy, choose_policy, schedule
 from alertnet.links import Links
 from alertnet.receipts import Receipt
-from alertnet.senders import Sender, SendKind, allowed_kinds, may_send, token_hash
+from alertnet.senders import (
+    AUDIT_READERS,
+    Sender,
+    SendKind,
+    allowed_kinds,
+    may_read_audit,
+    may_send,
+    token_hash,
+)
 from alertnet.settings import Settings
 from alertnet.signing import AlertSigner, verification_code, verify_signature
 from alertnet.store.acks import AckStore
@@ -62,6 +70,10 @@ class Forbidden(Exception):
 
 class NotFound(Exception):
     pass
+
+
+class MayNotRead(Exception):
+    """The sender's role may not read this (the message says which roles may)."""
 
 
 @dataclass(frozen=True)
@@ -279,6 +291,15 @@ class AlertService:
             if record is not None:
                 found.append((record, await self.alerts.progress(alert_id)))
         return found
+
+    async def audit_trail(self, sender: Sender, limit: int) -> list[dict[str, Any]]:
+        """The newest `limit` audit entries, newest first. Raises MayNotRead for other roles."""
+        if not may_read_audit(sender.role):
+            readers = ", ".join(sorted(r.value for r in AUDIT_READERS))
+            raise MayNotRead(
+                f"sender role '{sender.role.value}' may not read the audit trail; roles that may: {readers}"
+            )
+        return await self.audit.recent(limit)
 
     async def verify_alert(self, alert_id: str) -> dict[str, Any]:
         """Re-create the signed bytes from the stored alert and check them against its signature."""

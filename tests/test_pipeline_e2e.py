@@ -122,6 +122,26 @@ def test_senders_are_authenticated_and_authorized(stack: Stack, registry: list[O
     assert {(b"e2e-editor", b"forbidden"), (b"e2e-viewer", b"forbidden")} <= refused
     unauthorized = [f for _id, f in trail if f[b"outcome"] == b"unauthorized"]
     assert {f[b"action"] for f in unauthorized} == {b"POST /v1/alerts"} and len(unauthorized) >= 2
+    # The trail is readable over HTTP by the Director's office and viewers, and by nobody else.
+    director = stack.add_sender("e2e-auditor", "director")
+    sent = stack.post_alert(director, {**LOCKDOWN, "status": "Test", "channels": ["email"]}).json()
+
+    def read(token: str, **params: str) -> requests.Response:
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        return requests.get(f"{stack.api}/v1/audit", params=params, headers=headers, timeout=10)
+
+    entries = read(viewer, limit="50").json()["entries"]
+    assert entries == sorted(entries, key=lambda e: e["ts"], reverse=True)
+    newest = entries[0]
+    assert (newest["actor"], newest["action"], newest["outcome"]) == ("e2e-auditor", "send_alert", "accepted")
+    assert newest["detail"]["alert_id"] == sent["id"] and newest["detail"]["status"] == "Test"
+    assert {("e2e-editor", "forbidden"), ("e2e-viewer", "forbidden")} <= {
+        (e["actor"], e["outcome"]) for e in entries if e["action"] == "send_alert"
+    }
+    assert len(read(director, limit="2").json()["entries"]) == 2
+    assert read(editor).status_code == 403 and "director" in read(editor).json()["message"]
+    assert read("").status_code == 401
+    assert read(director, limit="0").json()["errors"][0]["field"] == "limit"
 
 
 def test_transient_provider_errors_are_retried_without_doubling(

@@ -13,7 +13,7 @@ from aiohttp.typedefs import Handler
 from sendgrid.helpers.eventwebhook import EventWebhook
 from twilio.request_validator import RequestValidator
 
-from alertnet.api import acks, alerts, health, openapi, pages, webhooks
+from alertnet.api import acks, alerts, audit, health, openapi, pages, webhooks
 from alertnet.api.keys import SERVICE, SETTINGS
 from alertnet.bootstrap import build_services
 from alertnet.event_keys import load_or_create_private_key, public_key_b64
@@ -55,7 +55,7 @@ def create_app(settings: Settings) -> web.Application:
     app[webhooks.VALIDATOR] = RequestValidator(settings.twilio_auth_token)
     app[webhooks.EVENT_KEY] = EventWebhook(event_public_key(settings))
     app.cleanup_ctx.append(_service)
-    for module in (acks, alerts, health, openapi, pages, webhooks):
+    for module in (acks, alerts, audit, health, openapi, pages, webhooks):
         app.router.add_routes(module.routes)
     return app
 

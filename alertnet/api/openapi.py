@@ -194,6 +194,27 @@ ALERT_LIST = {
         }
     },
 }
+AUDIT = {
+    "type": "object",
+    "required": ["entries"],
+    "properties": {
+        "entries": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["id", "ts", "actor", "action", "outcome", "detail"],
+                "properties": {
+                    "id": {"type": "string", "description": "Redis stream id"},
+                    "ts": {"type": "number", "description": "unix seconds"},
+                    "actor": {"type": "string", "description": "sender name, official id or number ref"},
+                    "action": {"type": "string"},
+                    "outcome": {"type": "string"},
+                    "detail": {"type": "object"},
+                },
+            },
+        }
+    },
+}
 ALERT_ID = [{"name": "alert_id", "in": "path", "required": True, "schema": {"type": "string"}}]
 
 
@@ -254,6 +275,26 @@ def document() -> dict[str, Any]:
                         "422": _err("every invalid field, named; nothing stored or sent"),
                     },
                 },
+            },
+            "/v1/audit": {
+                "get": {
+                    "summary": "The audit trail, newest first (director and viewer roles)",
+                    "security": bearer,
+                    "parameters": [
+                        {
+                            "name": "limit",
+                            "in": "query",
+                            "required": False,
+                            "schema": {"type": "integer", "minimum": 1, "maximum": 1000, "default": 100},
+                        }
+                    ],
+                    "responses": {
+                        "200": _json(AUDIT, "audit entries, newest first"),
+                        "401": _err("missing or bad token"),
+                        "403": _err("this sender's role may not read the audit trail"),
+                        "422": _err("limit out of range"),
+                    },
+                }
             },
             "/v1/alerts/{alert_id}": {
                 "get": {

@@ -1,0 +1,26 @@
+"""/v1/audit: the audit trail, newest first: every accepted or refused send, ack and sign-in failure."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from alertnet.alerts import FieldError
+from alertnet.api.errors import error_response, field_errors
+from alertnet.api.keys import SERVICE, require_sender
+from alertnet.service import MayNotRead
+
+routes = web.RouteTableDef()
+MAX_ENTRIES = 1000
+
+
+@routes.get("/v1/audit")
+async def audit_trail(request: web.Request) -> web.Response:
+    sender = await require_sender(request)
+    raw = request.query.get("limit", "100")
+    if not raw.isdigit() or not 1 <= int(raw) <= MAX_ENTRIES:
+        return field_errors([FieldError("limit", f"must be a whole number from 1 to {MAX_ENTRIES}")])
+    try:
+        entries = await request.app[SERVICE].audit_trail(sender, int(raw))
+    except MayNotRead as error:
+        return error_response(403, "forbidden", str(error))
+    return web.json_response({"entries": entries})
