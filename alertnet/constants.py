@@ -31,7 +31,10 @@ RATE_KEY = PREFIX + "rate:"
 QUEUE_CRITICAL = "alertnet-critical"
 QUEUE_HIGH = "alertnet-high"
 QUEUE_BULK = "alertnet-bulk"
-QUEUES = (QUEUE_CRITICAL, QUEUE_HIGH, QUEUE_BULK)
+# Calls are paced by the provider (one a second per account by default): their batches wait here, behind
+# every alert's messages, so a new alert's SMS and email never wait behind another alert's call-out.
+QUEUE_CALLS = "alertnet-calls"
+QUEUES = (QUEUE_CRITICAL, QUEUE_HIGH, QUEUE_CALLS, QUEUE_BULK)
 
 # Fan-out batches: one rq job each; a lease shows its worker is alive.
 BATCH_KEY = PREFIX + "batch:"  # + batch id -> JSON {alert_id, channel, ids, requeues}

@@ -19,6 +19,7 @@ from alertnet.deliveries import Delivery, DeliveryState
 RUN_BATCH = "alertnet.worker.run_batch"
 JOB_TIMEOUT = 6 * 3600  # a paced batch may legitimately take long; liveness comes from the lease
 HSET_CHUNK = 2000
+CHANNEL_ORDER = {"sms": 0, "email": 1, "voice": 2}
 
 
 @dataclass(frozen=True)
@@ -65,10 +66,9 @@ def plan_batches(
     queue: str,
     tag: str = "",
 ) -> list[Batch]:
-    """Split each channel's recipients into batches; SMS first so the fastest channel starts first."""
-    order = sorted(
-        recipients, key=lambda c: ("sms", "voice", "email").index(c) if c in ("sms", "voice", "email") else 9
-    )
+    """Split each channel's recipients into batches: SMS first (read soonest), then email, then calls,
+    which go to the calls queue unless the whole send is bulk (see `batch_queue`)."""
+    order = sorted(recipients, key=lambda c: CHANNEL_ORDER.get(c.split("@")[0], 9))
     batches: list[Batch] = []
     for channel in order:
         ids = list(recipients[channel])
@@ -80,10 +80,17 @@ def plan_batches(
                     alert_id,
                     channel,
                     tuple(ids[start : start + size]),
-                    queue,
+                    batch_queue(queue, channel),
                 )
             )
     return batches
+
+
+def batch_queue(queue: str, slot: str) -> str:
+    """The queue of a batch of `slot` ("sms", "voice@2", ...) for a send on `queue`."""
+    if slot.split("@")[0] == "voice" and queue != k.QUEUE_BULK:
+        return k.QUEUE_CALLS
+    return queue
 
 
 class Dispatcher:

@@ -19,7 +19,7 @@ from alertnet import constants as k
 from alertnet.alerts import Alert, Channel
 from alertnet.dispatch import Dispatcher, plan_batches
 from alertnet.escalation import DueStep, Policy, Whom, is_covered, step_targets, superseded
-from alertnet.service import FAILOVER_SLOT, QUEUE_FOR_PRIORITY
+from alertnet.service import FAILOVER_SLOT, QUEUE_FOR_PRIORITY, batch_sizes
 from alertnet.settings import Settings
 from alertnet.store.acks import AckStore
 from alertnet.store.alerts import AlertStore
@@ -117,12 +117,9 @@ class Escalator:
                 del targets[Channel.VOICE]
         slots = {f"{channel.value}@{wave}": ids for channel, ids in targets.items()}
         alert = Alert.from_dict(record["alert"])
-        sizes = {
-            f"{Channel.SMS.value}@{wave}": self.settings.pipeline.sms_batch,
-            f"{Channel.VOICE.value}@{wave}": self.settings.pipeline.voice_batch,
-            f"{Channel.EMAIL.value}@{wave}": self.settings.pipeline.email_batch,
-        }
-        batches = plan_batches(alert_id, slots, sizes, QUEUE_FOR_PRIORITY[alert.priority])
+        batches = plan_batches(
+            alert_id, slots, batch_sizes(self.settings), QUEUE_FOR_PRIORITY[alert.priority]
+        )
         await asyncio.to_thread(
             self.dispatcher.store_wave_and_enqueue,
             alert_id,

@@ -85,6 +85,23 @@ class AcceptedAlert:
     recipients: dict[str, int]
 
 
+# A batch on a paced channel holds its worker for about this long at most, so a later alert's batches
+# never wait long for a worker (a call-out at one call a second would otherwise hold one for minutes).
+PACED_BATCH_SECONDS = 5.0
+
+
+def batch_sizes(settings: Settings) -> dict[str, int]:
+    """Deliveries per batch for each channel: the configured sizes, smaller where a rate paces them."""
+    pipeline, twilio = settings.pipeline, settings.twilio
+    sms, voice = pipeline.sms_batch, pipeline.voice_batch
+    if twilio.sms_rate_per_sender > 0:
+        per_second = twilio.sms_rate_per_sender * len(twilio.sms_from)
+        sms = min(sms, max(1, int(per_second * PACED_BATCH_SECONDS)))
+    if twilio.calls_per_second > 0:
+        voice = min(voice, max(1, int(twilio.calls_per_second * PACED_BATCH_SECONDS)))
+    return {Channel.SMS.value: sms, Channel.VOICE.value: voice, Channel.EMAIL.value: pipeline.email_batch}
+
+
 def address_for(channel: Channel, official: Official) -> str | None:
     if channel is Channel.SMS:
         return official.mobile
@@ -184,12 +201,8 @@ class AlertService:
             "wants_ack": wants_ack,
         }
         escalation, plan_json = self._escalation_plan(alert)
-        sizes = {
-            Channel.SMS.value: self.settings.pipeline.sms_batch,
-            Channel.VOICE.value: self.settings.pipeline.voice_batch,
-            Channel.EMAIL.value: self.settings.pipeline.email_batch,
-        }
-        batches = plan_batches(alert.id, recipients, sizes, QUEUE_FOR_PRIORITY[priority or alert.priority])
+        queue = QUEUE_FOR_PRIORITY[priority or alert.priority]
+        batches = plan_batches(alert.id, recipients, batch_sizes(self.settings), queue)
         await asyncio.to_thread(
             self.dispatcher.store_and_enqueue,
             alert.id,
@@ -368,9 +381,9 @@ class AlertService:
             return
         alert = Alert.from_dict(record["alert"])
         slots = {FAILOVER_SLOT: callable_ids}
-        sizes = {FAILOVER_SLOT: self.settings.pipeline.voice_batch}
         tag = f"{int(time.time() * 1000)}-"
-        batches = plan_batches(alert_id, slots, sizes, QUEUE_FOR_PRIORITY[alert.priority], tag=tag)
+        queue = QUEUE_FOR_PRIORITY[alert.priority]
+        batches = plan_batches(alert_id, slots, batch_sizes(self.settings), queue, tag=tag)
         await asyncio.to_thread(
             self.dispatcher.store_wave_and_enqueue,
             alert_id,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import time
 
 import pytest
@@ -13,6 +14,8 @@ from alertnet import constants as k
 from alertnet.acks import Ack, AckChannel
 from alertnet.deliveries import Delivery, DeliveryState
 from alertnet.dispatch import Dispatcher, plan_batches
+from alertnet.service import batch_sizes
+from alertnet.settings import load_settings
 from alertnet.store.acks import OPEN_ALERT_MAX_AGE_SECONDS, AckStore
 from alertnet.store.alerts import AlertStore, StateMove
 
@@ -29,6 +32,31 @@ def test_plan_batches_splits_each_channel_and_puts_sms_first() -> None:
         ("email", ("a", "b", "c")),
     ]
     assert len({b.id for b in batches}) == 3
+
+
+def test_calls_wait_in_their_own_queue_behind_every_alerts_messages() -> None:
+    recipients = {"voice": ["a", "b"], "email": ["a"], "sms": ["a", "b"], "voice@2": ["c"]}
+    batches = plan_batches("A1", recipients, {"voice": 1}, k.QUEUE_CRITICAL)
+    assert [(b.channel, b.queue) for b in batches] == [
+        ("sms", k.QUEUE_CRITICAL),
+        ("email", k.QUEUE_CRITICAL),
+        ("voice", k.QUEUE_CALLS),
+        ("voice", k.QUEUE_CALLS),
+        ("voice@2", k.QUEUE_CALLS),
+    ]
+    # Workers take the calls after every alert's messages, before bulk sends; bulk stays bulk.
+    assert k.QUEUES.index(k.QUEUE_HIGH) < k.QUEUES.index(k.QUEUE_CALLS) < k.QUEUES.index(k.QUEUE_BULK)
+    assert {b.queue for b in plan_batches("A2", recipients, {}, k.QUEUE_BULK)} == {k.QUEUE_BULK}
+
+
+def test_paced_channels_get_batches_of_a_few_seconds() -> None:
+    settings = load_settings(env={})
+    assert batch_sizes(settings) == {"sms": 500, "voice": 200, "email": 1000}
+    paced = settings.replace(
+        twilio=dataclasses.replace(settings.twilio, sms_rate_per_sender=1.0, calls_per_second=1.0)
+    )
+    # Two long codes at one segment a second, one call a second: 5 s of work per batch.
+    assert batch_sizes(paced) == {"sms": 10, "voice": 5, "email": 1000}
 
 
 def _store_alert(url: str, ids: list[str]) -> Dispatcher:
