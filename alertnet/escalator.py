@@ -99,9 +99,16 @@ class Escalator:
         plan: dict[str, Any] = json.loads(plan_raw)
         info = next(w for w in plan["waves"] if w["wave"] == wave)
         waves = [DueStep(w["due"], w["step"], w["repetition"], w["wave"]) for w in plan["waves"]]
-        if superseded(waves, wave, time.time()):
+        alert = Alert.from_dict(record["alert"])
+        # Late (the scheduler was down): a step overtaken by its own next repetition, or due after the
+        # alert expired, is dropped rather than sent out of its time.
+        expired = alert.expires is not None and alert.expires.timestamp() <= time.time()
+        if expired or superseded(waves, wave, time.time()):
             await self.redis.zrem(k.ESCALATION_FIRING, member)
-            bound.warning("escalation_step_superseded", step=info["step"], late=round(time.time() - due, 1))
+            reason = "alert expired" if expired else "overtaken by its next repetition"
+            bound.warning(
+                "escalation_step_dropped", step=info["step"], reason=reason, late=round(time.time() - due, 1)
+            )
             return
         step = self.policies[plan["policy"]].steps[info["step"]]
         registry = (await self.officials.snapshot()).by_id
@@ -116,7 +123,6 @@ class Escalator:
             if not targets[Channel.VOICE]:
                 del targets[Channel.VOICE]
         slots = {f"{channel.value}@{wave}": ids for channel, ids in targets.items()}
-        alert = Alert.from_dict(record["alert"])
         batches = plan_batches(
             alert_id, slots, batch_sizes(self.settings), QUEUE_FOR_PRIORITY[alert.priority]
         )

@@ -17,7 +17,7 @@ import time
 from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
@@ -398,6 +398,47 @@ def test_help_stop_and_free_text_replies(esc_stack: Stack) -> None:
     inbound = redis.Redis.from_url(stack.env["REDIS_URL"]).xrevrange(k.INBOUND_STREAM, count=1)
     assert inbound[0][1][b"body"] == b"is this real??"
     assert b"+1573" not in inbound[0][1][b"from"]  # kept by reference, not the number
+
+
+def test_an_expired_alert_escalates_no_more(esc_stack: Stack, tmp_path: Path) -> None:
+    stack = esc_stack
+    text, _rows = build_registry()
+    path = tmp_path / "registry.csv"
+    path.write_text(text)
+    assert stack.import_contacts(path).returncode == 0
+    director = stack.add_sender("esc-director5", "director")
+    t0 = time.time()
+    expires = datetime.fromtimestamp(int(t0) + 3, UTC).isoformat()
+    accepted = stack.post_alert(
+        director,
+        {
+            "status": "Actual",
+            "msgType": "Alert",
+            "severity": "Extreme",
+            "urgency": "Immediate",
+            "certainty": "Observed",
+            "event": "Shelter in place",
+            "headline": "Shelter in place until 3 s from now",
+            "expires": expires,
+            "audience": {"roles": AUDIENCE_ROLES},
+            "channels": ["email"],
+        },
+    )
+    assert accepted.status_code == 202, accepted.text
+    alert_id = accepted.json()["id"]
+    # The first step (a call at 4.8 s) and the backups' (12 s) come due after the alert expired.
+    time.sleep(300 * SCALE + 2.0)
+    escalated = [
+        m for kind in ("sms", "voice") for m in stack.sim_messages(kind, t0) if alert_id in json.dumps(m)
+    ]
+    assert escalated == []
+    timers = redis.Redis.from_url(stack.env["REDIS_URL"])
+    left = [m.decode() for m in timers.zrange(k.ESCALATION_DUE, 0, -1) if m.decode().startswith(alert_id)]
+    firing = [m for m in timers.zrange(k.ESCALATION_FIRING, 0, -1) if m.decode().startswith(alert_id)]
+    timers.close()
+    assert firing == [] and f"{alert_id}|1" not in left and f"{alert_id}|2" not in left
+    logs = "".join(p.read_text() for p in (stack.log_dir or tmp_path).glob("scheduler-*.log"))
+    assert '"reason": "alert expired"' in logs
 
 
 def test_logs_carry_no_phone_numbers_emails_or_secrets(esc_stack: Stack) -> None:
