@@ -27,13 +27,20 @@ import redis
 import requests
 
 from alertnet import constants as k
-from alertnet.alerts import parse_datetime
+from alertnet.alerts import example_alert_request, parse_datetime
 from alertnet.escalation import choose_policy, parse_policies, schedule
 from alertnet.settings import REPO_ROOT, SIM_AUTH_TOKEN
 from tests.conftest import Stack, start_stack, stop_stack
 
 SCALE = 0.04  # the policy's minutes become seconds: voice 4.8 s, backups 12 s, superintendents 24 s, ...
 AUDIENCE_ROLES = ["principal", "safety_coordinator", "sro", "cybersecurity_coordinator"]
+# An Extreme Actual alert (the "extreme" policy) to the 100 audience officials of `build_registry`.
+EXTREME_TO_AUDIENCE: dict[str, Any] = {
+    **example_alert_request(),
+    "headline": "Lockdown: intruder reported",
+    "instruction": "Lock doors and keep students in rooms.",
+    "audience": {"roles": AUDIENCE_ROLES},
+}
 HEADER = "id,name,role,school,district,county,region,mobile,voice,email,backup_id,subscriptions"
 
 
@@ -123,18 +130,7 @@ def test_acks_stop_escalation_and_the_rest_are_escalated_as_the_policy_says(
     t0 = time.time()
     accepted = stack.post_alert(
         director,
-        {
-            "status": "Actual",
-            "msgType": "Alert",
-            "severity": "Extreme",
-            "urgency": "Immediate",
-            "certainty": "Observed",
-            "event": "Lockdown",
-            "headline": "Lockdown: intruder reported",
-            "instruction": "Lock doors and keep students in rooms.",
-            "audience": {"roles": AUDIENCE_ROLES},
-            "channels": ["sms", "voice", "email"],
-        },
+        EXTREME_TO_AUDIENCE,
     )
     assert accepted.status_code == 202, accepted.text
     alert_id = accepted.json()["id"]
@@ -296,11 +292,7 @@ def test_an_undelivered_sms_moves_the_official_to_a_call_at_once(esc_stack: Stac
         accepted = stack.post_alert(
             director,
             {
-                "status": "Actual",
-                "msgType": "Alert",
-                "severity": "Extreme",
-                "urgency": "Immediate",
-                "certainty": "Observed",
+                **EXTREME_TO_AUDIENCE,
                 "event": "Shelter in Place",
                 "headline": "Tornado warning",
                 "audience": {"schools": [rows[unlucky]["school"]], "roles": AUDIENCE_ROLES},
@@ -412,15 +404,10 @@ def test_an_expired_alert_escalates_no_more(esc_stack: Stack, tmp_path: Path) ->
     accepted = stack.post_alert(
         director,
         {
-            "status": "Actual",
-            "msgType": "Alert",
-            "severity": "Extreme",
-            "urgency": "Immediate",
-            "certainty": "Observed",
+            **EXTREME_TO_AUDIENCE,
             "event": "Shelter in place",
             "headline": "Shelter in place until 3 s from now",
             "expires": expires,
-            "audience": {"roles": AUDIENCE_ROLES},
             "channels": ["email"],
         },
     )
