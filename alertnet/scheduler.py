@@ -20,10 +20,10 @@ from alertnet.escalation import parse_policies
 from alertnet.escalator import Escalator
 from alertnet.reconcile import ReceiptReconciler
 from alertnet.settings import Settings
+from alertnet.store import registry
 
 log = structlog.get_logger("alertnet.scheduler")
 SWEEP_SECONDS = 2.0
-REGISTRY_REFRESH_SECONDS = 2.0
 RECONCILE_MAX_SECONDS = 30.0
 
 
@@ -62,7 +62,7 @@ async def serve_scheduler(settings: Settings, stop: asyncio.Event) -> None:
     scheduler.add_job(
         escalator.officials.snapshot,
         "interval",
-        seconds=REGISTRY_REFRESH_SECONDS,
+        seconds=registry.REFRESH_SECONDS,
         id="registry",
         max_instances=1,
         coalesce=True,

@@ -21,7 +21,6 @@ from alertnet.settings import Settings
 
 log = structlog.get_logger("alertnet.api")
 MAX_BODY = 1024 * 1024
-REGISTRY_REFRESH_SECONDS = 2.0
 
 
 def event_public_key(settings: Settings) -> str:
@@ -64,7 +63,7 @@ async def _service(app: web.Application) -> AsyncIterator[None]:
     service, ack_service = build_services(app[SETTINGS])
     app[SERVICE] = service
     app[acks.ACKS] = ack_service
-    warm = asyncio.create_task(service.officials.keep_warm(REGISTRY_REFRESH_SECONDS))
+    warm = asyncio.create_task(service.officials.keep_warm())
     yield
     warm.cancel()
     with contextlib.suppress(asyncio.CancelledError):

@@ -17,6 +17,8 @@ from alertnet.contacts import Official
 from alertnet.senders import Sender, SenderRole
 
 CHUNK = 5000
+# How often long-running processes reload the snapshot after an import (off their request path).
+REFRESH_SECONDS = 2.0
 
 
 @dataclass(frozen=True)
@@ -113,7 +115,7 @@ class OfficialStore:
             self._cache = RegistrySnapshot(version, await self._load_all())
         return self._cache
 
-    async def keep_warm(self, interval: float) -> None:
+    async def keep_warm(self, interval: float = REFRESH_SECONDS) -> None:
         """Reload the snapshot soon after an import, so the first alert after it does not pay for that."""
         while True:
             # While Redis is away requests say so (503); the next round tries again.
