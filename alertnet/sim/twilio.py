@@ -342,6 +342,7 @@ class TwilioApi:
         except ValueError:
             return twilio_error(400, 20001, "Page and PageSize must be integers")
         store = self.sim.store
+        start = page * size
         matching: list[dict[str, Any]] = []
         for record in reversed(store.records[kind]):  # newest first, as Twilio lists
             if "To" in filters and record["to"] != filters["To"]:
@@ -354,7 +355,9 @@ class TwilioApi:
             if any(not low <= ts < high for low, high in ranges):
                 continue
             matching.append(record)
-        start = page * size
+            if len(matching) > start + size:
+                break  # enough for this page and to know there is a next one
+
         items = [self._resource(r) for r in matching[start : start + size]]
         path = f"{self.account_uri}/{key.capitalize()}.json"
 
