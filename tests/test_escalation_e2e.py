@@ -95,6 +95,15 @@ def _row(
     }
 
 
+def import_registry(stack: Stack, tmp_path: Path) -> dict[str, dict[str, str]]:
+    """Import `build_registry`'s officials (a full import) and return its rows by id."""
+    text, rows = build_registry()
+    path = tmp_path / "registry.csv"
+    path.write_text(text)
+    assert stack.import_contacts(path).returncode == 0
+    return rows
+
+
 @pytest.fixture(scope="module")
 def esc_stack(redis_server: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     stack = start_stack(
@@ -119,10 +128,7 @@ def test_acks_stop_escalation_and_the_rest_are_escalated_as_the_policy_says(
     esc_stack: Stack, tmp_path: Path
 ) -> None:
     stack = esc_stack
-    text, rows = build_registry()
-    path = tmp_path / "registry.csv"
-    path.write_text(text)
-    assert stack.import_contacts(path).returncode == 0
+    rows = import_registry(stack, tmp_path)
     director = stack.add_sender("esc-director", "director")
     audience = sorted(i for i in rows if i.startswith("of-"))
     assert len(audience) == 100
@@ -280,10 +286,7 @@ def test_acks_stop_escalation_and_the_rest_are_escalated_as_the_policy_says(
 
 def test_an_undelivered_sms_moves_the_official_to_a_call_at_once(esc_stack: Stack, tmp_path: Path) -> None:
     stack = esc_stack
-    text, rows = build_registry()
-    path = tmp_path / "registry.csv"
-    path.write_text(text)
-    assert stack.import_contacts(path).returncode == 0
+    rows = import_registry(stack, tmp_path)
     director = stack.add_sender("esc-director2", "director")
     unlucky = "of-007"
     stack.set_faults(undelivered_numbers=[rows[unlucky]["mobile"]])
@@ -338,10 +341,7 @@ def test_an_undelivered_sms_moves_the_official_to_a_call_at_once(esc_stack: Stac
 
 def test_all_clear_is_one_call_and_ends_escalation(esc_stack: Stack, tmp_path: Path) -> None:
     stack = esc_stack
-    text, _rows = build_registry()
-    path = tmp_path / "registry.csv"
-    path.write_text(text)
-    assert stack.import_contacts(path).returncode == 0
+    import_registry(stack, tmp_path)
     director = stack.add_sender("esc-director3", "director")
     headers = {"Authorization": f"Bearer {director}"}
     accepted = stack.post_alert(
@@ -394,10 +394,7 @@ def test_help_stop_and_free_text_replies(esc_stack: Stack) -> None:
 
 def test_an_expired_alert_escalates_no_more(esc_stack: Stack, tmp_path: Path) -> None:
     stack = esc_stack
-    text, _rows = build_registry()
-    path = tmp_path / "registry.csv"
-    path.write_text(text)
-    assert stack.import_contacts(path).returncode == 0
+    import_registry(stack, tmp_path)
     director = stack.add_sender("esc-director5", "director")
     t0 = time.time()
     expires = datetime.fromtimestamp(int(t0) + 3, UTC).isoformat()
@@ -443,10 +440,7 @@ def test_logs_carry_no_phone_numbers_emails_or_secrets(esc_stack: Stack) -> None
 
 def test_unanswered_busy_and_voicemail_calls_are_recorded_as_such(esc_stack: Stack, tmp_path: Path) -> None:
     stack = esc_stack
-    text, rows = build_registry()
-    path = tmp_path / "registry.csv"
-    path.write_text(text)
-    assert stack.import_contacts(path).returncode == 0
+    rows = import_registry(stack, tmp_path)
     director = stack.add_sender("esc-director4", "director")
     school = rows["of-010"]["school"]
     members = sorted(o for o in rows if o.startswith("of-") and rows[o]["school"] == school)
