@@ -1,94 +1,97 @@
-"""Wiring: builds every component from one Settings object. Nothing connects at import time."""
+"""Wiring: builds every service from one Settings object. Nothing connects at import time."""
 
 from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import TypeVar
 
 import redis
 from redis.asyncio import Redis
 
-from alertnet.ack_service import AckService
-from alertnet.alerts import Channel
-from alertnet.channels.base import ChannelAdapter
-from alertnet.channels.sendgrid_email import SendGridEmail
-from alertnet.channels.twilio_common import make_async_client
-from alertnet.channels.twilio_sms import TwilioSms
-from alertnet.channels.twilio_voice import TwilioVoice
-from alertnet.dispatch import Dispatcher
-from alertnet.escalation import parse_policies
-from alertnet.links import Links
-from alertnet.pipeline import WorkerContext
-from alertnet.ratelimit import Pacer
-from alertnet.secrets_file import load_or_create_secret
-from alertnet.service import AlertService
+from alertnet.channels.sendgrid_events import SendGridEvents
+from alertnet.channels.twilio_webhooks import TwilioWebhooks
+from alertnet.content import templates
+from alertnet.domain.escalation import parse_policies
+from alertnet.domain.links import Links
+from alertnet.pipeline.context import async_redis, sync_redis
+from alertnet.pipeline.enqueue import Dispatcher
+from alertnet.pipeline.messages import MessageLoader
+from alertnet.pipeline.receipts import ReceiptApplier
+from alertnet.services.acks import AckService
+from alertnet.services.alerts import AlertService
+from alertnet.services.audit import AuditService
+from alertnet.services.fanout import FanOut
+from alertnet.services.health import HealthService
+from alertnet.services.registry import RegistryService
+from alertnet.services.senders import SenderService
+from alertnet.services.webhooks import WebhookService
 from alertnet.settings import Settings
-from alertnet.signing import AlertSigner
 from alertnet.store.acks import AckStore
 from alertnet.store.alerts import AlertStore
 from alertnet.store.audit import AuditLog
+from alertnet.store.files import load_or_create_secret, load_or_create_signer, read_public_key
+from alertnet.store.messages import MessageStore
 from alertnet.store.registry import OfficialStore, SenderStore
 
-
-def async_redis(settings: Settings) -> Redis:
-    return Redis.from_url(settings.redis_url, health_check_interval=30)
+T = TypeVar("T")
 
 
-def sync_redis(settings: Settings) -> redis.Redis:
-    return redis.Redis.from_url(settings.redis_url, health_check_interval=30)
+@dataclass
+class Services:
+    """Every use case, over one async and one sync (rq) Redis connection; `close` releases both."""
+
+    settings: Settings
+    alerts: AlertService
+    acks: AckService
+    senders: SenderService
+    registry: RegistryService
+    audit: AuditService
+    webhooks: WebhookService
+    health: HealthService
+    fanout: FanOut
+    receipts: ReceiptApplier
+    messages: MessageLoader
+    conn: Redis
+    sync_conn: redis.Redis
+
+    async def close(self) -> None:
+        await self.conn.aclose()
+        self.sync_conn.close()
 
 
-def links(settings: Settings) -> Links:
-    return Links(settings.api.base_url)
+def event_public_key(settings: Settings) -> str:
+    """SendGrid's Event Webhook verification key; with the simulator, the key it publishes on start."""
+    if settings.sendgrid.event_public_key or not settings.sendgrid_simulated:
+        return settings.sendgrid.event_public_key
+    return read_public_key(settings.sim_event_public_key_path)
 
 
-def build_channels(settings: Settings, conn: Redis) -> dict[Channel, ChannelAdapter]:
-    """One adapter per channel, on the real SDKs; call inside the event loop that will use them."""
-    twilio = settings.twilio
-    return {
-        Channel.SMS: TwilioSms(
-            make_async_client(settings),
-            Pacer(conn, "sms", twilio.sms_from, twilio.sms_rate_per_sender),
-            validity_seconds=twilio.alert_validity_seconds,
-            max_in_flight=twilio.max_in_flight,
-        ),
-        Channel.VOICE: TwilioVoice(
-            make_async_client(settings),
-            Pacer(conn, "voice", (twilio.voice_from,), twilio.calls_per_second),
-            max_in_flight=twilio.max_in_flight,
-        ),
-        Channel.EMAIL: SendGridEmail.from_settings(settings),
-    }
-
-
-async def build_worker_context(settings: Settings) -> WorkerContext:
-    """Build the adapters a worker process uses for every job; call inside the worker's event loop."""
-    conn = async_redis(settings)
-    return WorkerContext(
-        settings=settings,
-        redis=conn,
-        alerts=AlertStore(conn),
-        officials=OfficialStore(conn),
-        channels=build_channels(settings, conn),
-        links=links(settings),
-        ack_secret=load_or_create_secret(settings.ack_secret_path),
-    )
-
-
-def build_services(settings: Settings) -> tuple[AlertService, AckService]:
+def build_services(settings: Settings) -> Services:
     """The service layer with its stores, dispatcher and keys (created on first start)."""
+    templates.configure(settings.templates_path)
     conn = async_redis(settings)
+    sync_conn = sync_redis(settings)
+    links = Links(settings.api.base_url)
     officials = OfficialStore(conn)
     alerts = AlertStore(conn)
     audit = AuditLog(conn)
     acks = AckStore(conn)
-    service = AlertService(
+    dispatcher = Dispatcher(sync_conn)
+    fanout = FanOut(settings, dispatcher)
+    messages = MessageLoader(MessageStore(conn), alerts, links)
+    receipts = ReceiptApplier(
+        settings, alerts=alerts, acks=acks, officials=officials, messages=messages, dispatcher=dispatcher
+    )
+    alert_service = AlertService(
         settings,
         officials=officials,
-        senders=SenderStore(conn),
         alerts=alerts,
         acks=acks,
         audit=audit,
-        dispatcher=Dispatcher(sync_redis(settings)),
-        signer=AlertSigner.load_or_create(settings.signing_key_path),
-        links=links(settings),
+        fanout=fanout,
+        signer=load_or_create_signer(settings.signing_key_path),
+        links=links,
         policies=parse_policies(settings.escalation.policy_path.read_text()),
     )
     ack_service = AckService(
@@ -99,4 +102,35 @@ def build_services(settings: Settings) -> tuple[AlertService, AckService]:
         secret=load_or_create_secret(settings.ack_secret_path),
         link_days=settings.escalation.ack_link_days,
     )
-    return service, ack_service
+    webhooks = WebhookService(
+        twilio=TwilioWebhooks(settings.twilio_auth_token),
+        sendgrid=SendGridEvents(lambda: event_public_key(settings)),
+        receipts=receipts,
+        acks=ack_service,
+        messages=messages,
+        links=links,
+    )
+    return Services(
+        settings=settings,
+        alerts=alert_service,
+        acks=ack_service,
+        senders=SenderService(SenderStore(conn), audit),
+        registry=RegistryService(officials, audit),
+        audit=AuditService(audit),
+        webhooks=webhooks,
+        health=HealthService(conn, sync_conn),
+        fanout=fanout,
+        receipts=receipts,
+        messages=messages,
+        conn=conn,
+        sync_conn=sync_conn,
+    )
+
+
+async def using_services(settings: Settings, use: Callable[[Services], Awaitable[T]]) -> T:
+    """Build the services, run `use` with them, and close their connections (one-shot commands)."""
+    services = build_services(settings)
+    try:
+        return await use(services)
+    finally:
+        await services.close()

@@ -11,10 +11,14 @@ import time
 import urllib.error
 import urllib.request
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from alertnet.logs import configure_logging
 from alertnet.settings import REPO_ROOT, Settings, load_settings
+
+if TYPE_CHECKING:
+    from alertnet.domain.contacts import Official
+    from alertnet.store.registry import ImportSummary
 
 AUDIENCE_FLAGS = {
     "region": "regions",
@@ -106,7 +110,7 @@ def cmd_api(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
-    from alertnet.worker import run_worker
+    from alertnet.pipeline.worker import run_worker
 
     run_worker(settings, burst=args.burst)
     return 0
@@ -120,38 +124,37 @@ def cmd_scheduler(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_sim(settings: Settings, args: argparse.Namespace) -> int:
-    from alertnet.event_keys import load_or_create_private_key
-    from alertnet.sim.app import run_sim
+    from alertnet.sim import SimSettings, run_sim
 
+    sim = settings.sim
     asyncio.run(
         run_sim(
-            settings.sim,
+            SimSettings(host=sim.host, port=sim.port, callback_delay=sim.callback_delay),
             account_sid=settings.twilio_account_sid,
             auth_token=settings.twilio_auth_token,
             sendgrid_key=settings.sendgrid_api_key,
             hub_url=settings.api.base_url,
-            event_key=load_or_create_private_key(settings.sim_event_key_path),
+            event_key_path=settings.sim_event_key_path,
         )
     )
     return 0
 
 
 def cmd_contacts_import(settings: Settings, args: argparse.Namespace) -> int:
-    from alertnet.contacts import RegistryError, parse_registry
+    from alertnet.domain.registry_csv import RegistryError
+    from alertnet.services.registry import load_registry
 
     try:
-        text = Path(args.file).read_text(encoding="utf-8-sig")
+        officials = load_registry(args.file)
     except OSError as error:
         print(f"{args.file}: {error.strerror}", file=sys.stderr)
         return 1
-    try:
-        officials = parse_registry(text)
     except RegistryError as error:
         for e in error.errors:
             print(f"{args.file}: line {e.line}, {e.field}: {e.reason}", file=sys.stderr)
         print(f"nothing imported: {len(error.errors)} problem(s)", file=sys.stderr)
         return 1
-    summary = asyncio.run(_import(settings, officials, full=not args.partial))
+    summary = asyncio.run(import_officials(settings, officials, full=not args.partial))
     print(
         f"imported {len(officials)} officials: {summary.added} added, {summary.updated} updated, "
         f"{summary.unchanged} unchanged, {summary.deactivated} deactivated"
@@ -159,29 +162,15 @@ def cmd_contacts_import(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
-async def _import(settings: Settings, officials: list[Any], *, full: bool) -> Any:
-    from alertnet.bootstrap import async_redis
-    from alertnet.store.audit import AuditLog
-    from alertnet.store.registry import OfficialStore
+async def import_officials(settings: Settings, officials: list[Official], *, full: bool) -> ImportSummary:
+    """Import the officials as `alertnet contacts import` does (audited as the command line)."""
+    from alertnet.bootstrap import using_services
 
-    conn = async_redis(settings)
-    try:
-        summary = await OfficialStore(conn).import_officials(officials, full=full)
-        await AuditLog(conn).record(
-            actor="cli",
-            action="contacts_import",
-            outcome="accepted",
-            added=summary.added,
-            updated=summary.updated,
-            deactivated=summary.deactivated,
-        )
-        return summary
-    finally:
-        await conn.aclose()
+    return await using_services(settings, lambda s: s.registry.import_officials(officials, full=full))
 
 
 def cmd_contacts_generate(settings: Settings, args: argparse.Namespace) -> int:
-    from alertnet.contacts import generate_registry
+    from alertnet.domain.registry_sample import generate_registry
 
     text = generate_registry(args.officials, seed=args.seed)
     if args.output == "-":
@@ -193,34 +182,25 @@ def cmd_contacts_generate(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_senders_add(settings: Settings, args: argparse.Namespace) -> int:
-    token = asyncio.run(add_sender(settings, args.name, args.role))
-    if token is None:
+    from alertnet.services.errors import BadRequest
+
+    try:
+        token = asyncio.run(add_sender(settings, args.name, args.role))
+    except BadRequest as error:
+        print(error, file=sys.stderr)
         return 1
     print(f"sender {args.name} ({args.role}) created; keep this token, it is shown only once:")
     print(f"token: {token}")
     return 0
 
 
-async def add_sender(settings: Settings, name: str, role: str) -> str | None:
-    from alertnet.bootstrap import async_redis
-    from alertnet.senders import SenderRole, new_token, token_hash, validate_sender_name
-    from alertnet.store.audit import AuditLog
-    from alertnet.store.registry import SenderStore
+async def add_sender(settings: Settings, name: str, role: str) -> str:
+    """Create a sender as `alertnet senders add` does; returns its token. Raises BadRequest."""
+    from alertnet.bootstrap import using_services
+    from alertnet.domain.senders import SenderRole
 
-    problem = validate_sender_name(name)
-    if problem:
-        print(f"name: {problem}", file=sys.stderr)
-        return None
-    token = new_token()
-    conn = async_redis(settings)
-    try:
-        await SenderStore(conn).add(name, SenderRole(role), token_hash(token))
-        await AuditLog(conn).record(
-            actor="cli", action="sender_add", outcome="accepted", sender=name, role=role
-        )
-    finally:
-        await conn.aclose()
-    return token
+    created = await using_services(settings, lambda s: s.senders.add(name, SenderRole(role)))
+    return created.token
 
 
 def _http(method: str, url: str, token: str | None, body: Any = None) -> tuple[int, Any]:

@@ -11,8 +11,8 @@ import time
 import urllib.request
 from pathlib import Path
 
-from alertnet.redis_server import RedisProcess, answers, start_redis
 from alertnet.settings import Settings
+from alertnet.store.server import RedisProcess, answers, start_redis
 
 DEMO_DIRECTOR = "demo-director"
 RESTART_DELAY_SECONDS = 1.0
@@ -34,8 +34,9 @@ def _interrupt(signum: int, frame: object) -> None:
 
 
 def run_everything(settings: Settings, *, workers: int, contacts: Path) -> int:
-    from alertnet.cli import _import, add_sender
-    from alertnet.contacts import parse_registry
+    from alertnet.bootstrap import using_services
+    from alertnet.domain.senders import SenderRole
+    from alertnet.services.registry import load_registry
 
     redis_server: RedisProcess | None = None
     children: list[subprocess.Popen[bytes]] = []
@@ -56,10 +57,14 @@ def run_everything(settings: Settings, *, workers: int, contacts: Path) -> int:
         children += [subprocess.Popen([*command, part], env=env) for part in parts]
         _wait_http(f"{settings.sim.base_url}/healthz")
         _wait_http(f"{settings.api.base_url}/healthz")
+        officials = load_registry(contacts)
         summary = asyncio.run(
-            _import(settings, parse_registry(contacts.read_text(encoding="utf-8-sig")), full=True)
+            using_services(settings, lambda s: s.registry.import_officials(officials, full=True))
         )
-        token = asyncio.run(add_sender(settings, DEMO_DIRECTOR, "director"))
+        director = asyncio.run(
+            using_services(settings, lambda s: s.senders.add(DEMO_DIRECTOR, SenderRole.DIRECTOR))
+        )
+        token = director.token
         api = settings.api.base_url
         print(
             f"""

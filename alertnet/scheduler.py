@@ -14,11 +14,12 @@ from datetime import UTC, datetime
 import structlog
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
-from alertnet.bootstrap import async_redis, build_channels, build_services, sync_redis
-from alertnet.dispatch import Dispatcher
-from alertnet.escalation import parse_policies
-from alertnet.escalator import Escalator
-from alertnet.reconcile import ReceiptReconciler
+from alertnet.bootstrap import build_services
+from alertnet.domain.escalation import parse_policies
+from alertnet.pipeline.context import async_redis, build_channels, sync_redis
+from alertnet.pipeline.enqueue import Dispatcher
+from alertnet.pipeline.escalation_timers import Escalator
+from alertnet.pipeline.reconcile import ReceiptReconciler
 from alertnet.settings import Settings
 from alertnet.store import registry
 
@@ -38,11 +39,11 @@ async def serve_scheduler(settings: Settings, stop: asyncio.Event) -> None:
     policies = parse_policies(settings.escalation.policy_path.read_text())
     dispatcher = Dispatcher(sync_redis(settings))
     conn = async_redis(settings)
-    escalator = Escalator(settings, conn, dispatcher, policies)
-    service, _ = build_services(settings)
+    services = build_services(settings)
+    escalator = Escalator(settings, conn, dispatcher, policies, services.messages)
     channels = build_channels(settings, conn)
     overdue = settings.pipeline.receipt_overdue_seconds
-    reconciler = ReceiptReconciler(service, channels, overdue)
+    reconciler = ReceiptReconciler(services.alerts.alerts, services.receipts, channels, overdue)
 
     async def sweep() -> None:
         await asyncio.to_thread(sweep_once, dispatcher)
@@ -84,8 +85,7 @@ async def serve_scheduler(settings: Settings, stop: asyncio.Event) -> None:
         scheduler.shutdown(wait=False)
         for adapter in channels.values():
             await adapter.close()
-        await service.alerts.redis.aclose()
-        service.dispatcher.redis.close()
+        await services.close()
         await conn.aclose()
         dispatcher.redis.close()
 

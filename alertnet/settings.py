@@ -93,6 +93,8 @@ class EscalationSettings:
 class Settings:
     redis_url: str = "redis://127.0.0.1:6379/0"
     data_dir: str = ""
+    # A directory of templates that override the package's own (same file names); empty: none.
+    templates_dir: str = ""
     api: ApiSettings = field(default_factory=ApiSettings)
     sim: SimSettings = field(default_factory=SimSettings)
     twilio: TwilioSettings = field(default_factory=TwilioSettings)
@@ -118,6 +120,15 @@ class Settings:
     @property
     def sim_event_key_path(self) -> Path:
         return self.data_path / "sim-sendgrid-event-key.pem"
+
+    @property
+    def sim_event_public_key_path(self) -> Path:
+        """Where the simulator publishes its Event Webhook verification key (as SendGrid shows one)."""
+        return self.data_path / "sim-sendgrid-event-key.pub"
+
+    @property
+    def templates_path(self) -> Path | None:
+        return Path(self.templates_dir) if self.templates_dir else None
 
     @property
     def twilio_simulated(self) -> bool:

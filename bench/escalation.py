@@ -13,7 +13,7 @@ import json
 import time
 from typing import Any
 
-from alertnet import constants as k
+from alertnet.store import keys as k
 from bench.payloads import LOCKDOWN
 from bench.stack import Stack
 from bench.stats import percentile, rounded

@@ -12,6 +12,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from alertnet.domain.deliveries import AlertProgress
+from alertnet.store import keys as k
 from bench.machine import MachineCpu
 from bench.payloads import LOCKDOWN
 from bench.procs import CpuMeter
@@ -48,16 +50,34 @@ def wait_for_provider(stack: Stack, expected: int, since: float, timeout: float)
     return wait
 
 
-def wait_drained(stack: Stack, token: str, alert_ids: list[str], timeout: float) -> float | None:
-    """Wait until the simulators have no callbacks left to post and every alert is settled.
+def message_settled(stack: Stack, message_id: str) -> bool:
+    """Whether every delivery of a message that is not an alert (no API to follow it) is final."""
+    conn = stack.redis()
+    try:
+        totals = {key.decode(): int(n) for key, n in conn.hgetall(k.TOTALS_KEY + message_id).items()}
+        counts: dict[str, dict[str, int]] = {}
+        for key, n in conn.hgetall(k.COUNTS_KEY + message_id).items():
+            slot, state = key.decode().split(":", 1)
+            counts.setdefault(slot, {})[state] = int(n)
+    finally:
+        conn.close()
+    return AlertProgress(totals, counts).settled
+
+
+def wait_drained(
+    stack: Stack, token: str, alert_ids: list[str], timeout: float, message_ids: tuple[str, ...] = ()
+) -> float | None:
+    """Wait until the simulators have no callbacks left to post and every alert and message is settled.
 
     Returns the seconds waited, or None when `timeout` passed first.
     """
     start = time.monotonic()
     while time.monotonic() - start < timeout:
         stats = stack.sim_stats()
-        if stats["callbacks"]["backlog"] == 0 and all(
-            stack.alert_status(token, a)["settled"] for a in alert_ids
+        if (
+            stats["callbacks"]["backlog"] == 0
+            and all(stack.alert_status(token, a)["settled"] for a in alert_ids)
+            and all(message_settled(stack, m) for m in message_ids)
         ):
             return time.monotonic() - start
         stack.check_alive()

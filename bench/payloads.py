@@ -8,22 +8,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from alertnet.alerts import example_alert_request
+from alertnet.domain.alert_request import example_alert_request
 
 LOCKDOWN: dict[str, Any] = example_alert_request()
 
 # What the weekly digest will send; here it goes through AlertService.submit_alert with Priority.BULK.
-DIGEST: dict[str, Any] = {
-    "status": "Actual",
-    "msgType": "Alert",
-    "severity": "Minor",
-    "urgency": "Future",
-    "certainty": "Likely",
-    "event": "Weekly safety digest",
-    "headline": "This week: new drill calendar and updated reunification guide",
-    "audience": {"statewide": True},
-    "channels": ["sms"],
-}
+DIGEST_SMS = (
+    "School Safety weekly update: new drill calendar and updated reunification guide. Details by email."
+)
 
 
 def critical_alert(district: str) -> dict[str, Any]:

@@ -1,9 +1,10 @@
 """Figure 4: a critical alert's time to its first SMS while a statewide bulk-priority send is in flight.
 
-The bulk send (the weekly digest's future job) goes through `AlertService.submit_alert(...,
-priority=Priority.BULK)` in this process, the same pipeline the API uses. Critical alerts (Extreme /
-Immediate, SMS only, one school district each) are then posted through the API a few seconds apart
-while the bulk SMS are still going out; each one's first SMS is read back from the simulator afterwards.
+The bulk send is a digest-kind message at bulk priority put through the shared fan-out step
+(`alertnet.services.fanout.FanOut`) in this process: the path the weekly digest takes. Critical
+alerts (Extreme / Immediate, SMS only, one school district each) are then posted through the API a
+few seconds apart while the bulk SMS are still going out; each one's first SMS is read back from the
+simulator afterwards.
 """
 
 from __future__ import annotations
@@ -12,26 +13,36 @@ import asyncio
 import time
 from typing import Any
 
-from alertnet.alerts import Priority
-from alertnet.bootstrap import build_services
+from ulid import ULID
+
+from alertnet.bootstrap import Services, using_services
+from alertnet.domain.messages import Channel, Content, Message, MessageKind, Priority
 from alertnet.settings import Settings
 from bench.fanout import wait_for_provider
-from bench.payloads import DIGEST, Registry, critical_alert
+from bench.payloads import DIGEST_SMS, Registry, critical_alert
 from bench.stack import Stack
 from bench.stats import median, rounded
 
 
-async def _submit_bulk(settings: Settings, sender_name: str) -> tuple[str, int]:
-    service, _ = build_services(settings)
-    try:
-        sender = await service.senders.get(sender_name)
-        if sender is None:
-            raise RuntimeError(f"no sender {sender_name!r}")
-        accepted = await service.submit_alert(sender, DIGEST, priority=Priority.BULK)
-        return accepted.alert.id, sum(accepted.recipients.values())
-    finally:
-        await service.alerts.redis.aclose()
-        service.dispatcher.redis.close()
+async def _submit_bulk(settings: Settings) -> tuple[str, int]:
+    """Fan out one SMS digest notice to every active official with a mobile, at bulk priority."""
+
+    async def send(services: Services) -> tuple[str, int]:
+        snapshot = await services.alerts.officials.snapshot()
+        ids = [o.id for o in snapshot.active if o.mobile]
+        message = Message(
+            id=str(ULID()),
+            kind=MessageKind.DIGEST,
+            priority=Priority.BULK,
+            acknowledgeable=False,
+            escalatable=False,
+            content=Content(sms=DIGEST_SMS),
+            created=time.time(),
+        )
+        counts = await services.fanout.send(message, {Channel.SMS: ids})
+        return message.id, sum(counts.values())
+
+    return await using_services(settings, send)
 
 
 def _sms_count(stack: Stack) -> int:
@@ -52,7 +63,6 @@ def _first_sms(stack: Stack, mobiles: list[str], code: str, since: float) -> flo
 def run_priority(
     stack: Stack,
     token: str,
-    sender_name: str,
     registry: Registry,
     *,
     criticals: int,
@@ -62,7 +72,7 @@ def run_priority(
     """Start the bulk send, post `criticals` critical alerts `gap_s` apart into it, and time them."""
     stack.reset_sim()
     submit_start = time.time()
-    bulk_id, bulk_total = asyncio.run(_submit_bulk(stack.settings, sender_name))
+    bulk_id, bulk_total = asyncio.run(_submit_bulk(stack.settings))
     bulk_submit_s = time.time() - submit_start
     deadline = time.monotonic() + timeout
     while _sms_count(stack) < min(500, bulk_total // 10) and time.monotonic() < deadline:
@@ -93,7 +103,7 @@ def run_priority(
         p["bulk_still_sending"] = bool(first and bulk_last and bulk_last > first)
     latencies = [p["first_sms_s"] for p in posted if p["first_sms_s"] is not None]
     return {
-        "bulk_alert_id": bulk_id,
+        "bulk_message_id": bulk_id,
         "bulk_deliveries": bulk_total,
         "bulk_submit_s": round(bulk_submit_s, 2),
         "bulk_sms_span_s": round(bulk_last - wait.stats["kinds"]["sms"]["first_request_at"], 1),

@@ -255,7 +255,7 @@ How the figures are taken:
   forked job; "SDK preloaded" imports it in the worker's parent first (`bench/naive_rq_config.py`),
   the naive design at its best.
 - Priority: critical alerts to one district each, {p["critical_gap_s"]:g} s apart, into a bulk send to
-  everyone started with `AlertService.submit_alert(..., priority=Priority.BULK)`.
+  everyone: an SMS digest notice through the shared fan-out step (`FanOut.send`) at bulk priority.
 - Acks: a second process replays signed "1" replies from distinct officials with an open alert,
   {p["ack_in_flight"]} in flight, bounded by count and time; each must come back as a stored first ack.
 - Escalation: the "extreme" policy at `ALERTNET_ESCALATION_TIME_SCALE={p["escalation_time_scale"]:g}`

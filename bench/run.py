@@ -240,15 +240,13 @@ def priority(bench: Bench) -> dict[str, Any]:
     result = run_priority(
         bench.stack,
         bench.token,
-        SENDER,
         bench.registry,
         criticals=bench.config.criticals,
         gap_s=bench.config.critical_gap_s,
         timeout=120 + bench.config.officials / 200,
     )
-    alert_ids = [result["bulk_alert_id"]]
     result["drained_after_s"] = wait_drained(
-        bench.stack, bench.token, alert_ids, bench.config.drain_timeout_s
+        bench.stack, bench.token, [], bench.config.drain_timeout_s, message_ids=(result["bulk_message_id"],)
     )
     return result
 

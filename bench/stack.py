@@ -1,7 +1,9 @@
-"""The hub under test: a private Redis server and the real processes (sim, api, workers, scheduler).
+"""The hub as real processes (sim, api, workers, scheduler): one way to start it, for the tests and the bench.
 
-Everything started here is stopped by `Stack.close` (also on Ctrl-C and errors: callers use it as a
-context manager). The bench never touches a Redis it did not start.
+`HubProcesses` starts and stops the processes from one environment (`base_env`) and waits until they
+answer; `tests/conftest.py` and the bench's `Stack` (which also owns a private Redis server) build on it.
+Everything started here is stopped by `close` (also on Ctrl-C and errors: callers use it as a context
+manager). Neither ever touches a Redis it did not start.
 """
 
 from __future__ import annotations
@@ -18,8 +20,8 @@ from typing import Any
 import redis
 import requests
 
-from alertnet.redis_server import RedisProcess, free_port, start_redis
 from alertnet.settings import Settings, load_settings
+from alertnet.store.server import RedisProcess, free_port, start_redis
 
 REPO = Path(__file__).resolve().parent.parent
 PROVIDER_CREDENTIALS = ("ALERTNET_TWILIO_ACCOUNT", "ALERTNET_TWILIO_AUTH", "ALERTNET_SENDGRID_API")
@@ -36,8 +38,6 @@ def base_env(redis_url: str, data_dir: Path, **overrides: str) -> dict[str, str]
         "ALERTNET_SIM_PORT": str(free_port()),
         "ALERTNET_SIM_CALLBACK_DELAY": "0.05",
         "ALERTNET_LOG_LEVEL": "WARNING",
-        # Escalation steps far in the future unless a figure asks for them: they would add traffic.
-        "ALERTNET_ESCALATION_TIME_SCALE": "1000",
         **overrides,
     }
     for key in [k for k in env if k.startswith(PROVIDER_CREDENTIALS)]:
@@ -46,12 +46,13 @@ def base_env(redis_url: str, data_dir: Path, **overrides: str) -> dict[str, str]
 
 
 @dataclass
-class Stack:
-    """The running hub: processes by kind, their environment and settings, and the Redis under them."""
+class HubProcesses:
+    """The hub's processes by kind, all started from one environment, with what the tests and the bench
+    both ask of them. `entry` is the command that runs `alertnet KIND`."""
 
-    workdir: Path
-    redis_server: RedisProcess
     env: dict[str, str]
+    entry: tuple[str, ...] = (sys.executable, "-m", "alertnet")
+    log_dir: Path | None = None  # when set, each process writes its output to KIND-N.log here
     procs: dict[str, list[subprocess.Popen[bytes]]] = field(default_factory=dict)
 
     @property
@@ -66,6 +67,100 @@ class Stack:
     def sim(self) -> str:
         return self.settings.sim.base_url
 
+    def start(self, kind: str, count: int = 1, **env: str) -> None:
+        """Start `count` processes of `alertnet <kind>` (with extra environment)."""
+        for _ in range(count):
+            log = None
+            if self.log_dir is not None:
+                self.log_dir.mkdir(parents=True, exist_ok=True)
+                n = len(list(self.log_dir.glob(f"{kind}-*.log")))
+                log = (self.log_dir / f"{kind}-{n}.log").open("wb")
+            proc = subprocess.Popen(
+                [*self.entry, kind],
+                env={**self.env, **env},
+                stdout=log,
+                stderr=subprocess.STDOUT if log is not None else None,
+                cwd=REPO,
+            )
+            if log is not None:
+                log.close()
+            self.procs.setdefault(kind, []).append(proc)
+
+    def stop(self, kind: str, sig: int | None = None) -> None:
+        """Stop every process of `kind` (SIGTERM or `sig`, then SIGKILL after 15 s)."""
+        for proc in self.procs.pop(kind, []):
+            stop_process(proc, sig)
+
+    def stop_all(self) -> None:
+        for kind in list(self.procs):
+            self.stop(kind)
+
+    def pids(self, kind: str) -> list[int]:
+        return [p.pid for p in self.procs.get(kind, []) if p.poll() is None]
+
+    def check_alive(self) -> None:
+        """Raise if a hub process died (its log is in log_dir)."""
+        for kind, procs in self.procs.items():
+            for proc in procs:
+                if proc.poll() is not None:
+                    raise RuntimeError(f"{kind} process {proc.pid} exited with {proc.returncode}")
+
+    def wait_up(self, *, ready: bool = False) -> None:
+        """Wait until the simulators and the API answer (with `ready`, until a worker is registered too)."""
+        wait_http(f"{self.sim}/healthz")
+        wait_http(f"{self.api}/healthz")
+        if ready and "worker" in self.procs:
+            wait_http(f"{self.api}/readyz", want=200)
+
+    def start_hub(self, *, workers: int = 2, ready: bool = False) -> None:
+        """Simulators, API, `workers` workers and a scheduler; stops them all if they do not come up."""
+        try:
+            self.start("sim")
+            self.start("api")
+            self.start("worker", workers)
+            self.start("scheduler")
+            self.wait_up(ready=ready)
+        except BaseException:
+            self.stop_all()
+            raise
+
+    def run_cli(
+        self, *args: str, timeout: float = 300, input_text: str | None = None
+    ) -> subprocess.CompletedProcess[str]:
+        """Run `alertnet ARGS` against this hub."""
+        return subprocess.run(
+            [*self.entry, *args],
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            input=input_text,
+            cwd=REPO,
+        )
+
+    def sim_messages(self, kind: str, since: float = 0.0, to: str | None = None) -> list[dict[str, Any]]:
+        params: dict[str, Any] = {"kind": kind, "since": since}
+        if to is not None:
+            params["to"] = to
+        response = requests.get(f"{self.sim}/sim/messages", params=params, timeout=120)
+        response.raise_for_status()
+        result: list[dict[str, Any]] = response.json()
+        return result
+
+    def set_faults(self, **faults: Any) -> None:
+        requests.post(f"{self.sim}/sim/faults", json=faults, timeout=10).raise_for_status()
+
+    def clear_faults(self) -> None:
+        requests.delete(f"{self.sim}/sim/faults", timeout=10).raise_for_status()
+
+
+@dataclass
+class Stack(HubProcesses):
+    """The bench's hub: its processes, run as `python -m bench.hub`, over a private Redis server."""
+
+    workdir: Path = field(default_factory=Path)
+    redis_server: RedisProcess | None = None
+
     @property
     def redis_url(self) -> str:
         return self.env["REDIS_URL"]
@@ -73,45 +168,8 @@ class Stack:
     def redis(self) -> redis.Redis:
         return redis.Redis.from_url(self.redis_url)
 
-    # -- processes ----------------------------------------------------------------------------------------
-
-    def start(self, kind: str, count: int = 1, **env: str) -> None:
-        """Start `count` processes of `alertnet <kind>`, logging to workdir/logs."""
-        logs = self.workdir / "logs"
-        logs.mkdir(exist_ok=True)
-        for _ in range(count):
-            n = len(self.procs.get(kind, []))
-            out = (logs / f"{kind}-{n}-{time.time():.0f}.log").open("wb")
-            proc = subprocess.Popen(
-                [sys.executable, "-m", "bench.hub", kind],
-                env={**self.env, **env},
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                cwd=REPO,
-            )
-            out.close()
-            self.procs.setdefault(kind, []).append(proc)
-
-    def stop(self, kind: str) -> None:
-        """Stop every process of `kind` (SIGTERM, then SIGKILL after 15 s)."""
-        for proc in self.procs.pop(kind, []):
-            stop_process(proc)
-
-    def pids(self, kind: str) -> list[int]:
-        return [p.pid for p in self.procs.get(kind, []) if p.poll() is None]
-
-    def check_alive(self) -> None:
-        """Raise if a hub process died (its log is in workdir/logs)."""
-        for kind, procs in self.procs.items():
-            for proc in procs:
-                if proc.poll() is not None:
-                    raise RuntimeError(f"{kind} process {proc.pid} exited with {proc.returncode}")
-
     def wait_ready(self) -> None:
-        wait_http(f"{self.sim}/healthz")
-        wait_http(f"{self.api}/healthz")
-        if "worker" in self.procs:
-            wait_http(f"{self.api}/readyz", want=200)
+        self.wait_up(ready=True)
 
     def restart_api(self, **env: str) -> None:
         """Restart the API with extra environment (e.g. another escalation time scale)."""
@@ -121,9 +179,9 @@ class Stack:
         wait_http(f"{self.api}/healthz")
 
     def close(self) -> None:
-        for kind in list(self.procs):
-            self.stop(kind)
-        self.redis_server.stop()
+        self.stop_all()
+        if self.redis_server is not None:
+            self.redis_server.stop()
 
     def __enter__(self) -> Stack:
         return self
@@ -137,14 +195,7 @@ class Stack:
 
     def cli(self, *args: str, timeout: float = 300) -> str:
         """Run `alertnet ARGS` against this stack; returns stdout, raises with stderr on failure."""
-        result = subprocess.run(
-            [sys.executable, "-m", "bench.hub", *args],
-            env=self.env,
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            cwd=REPO,
-        )
+        result = self.run_cli(*args, timeout=timeout)
         if result.returncode != 0:
             raise RuntimeError(f"alertnet {' '.join(args)} failed: {result.stderr[-2000:]}")
         return result.stdout
@@ -189,28 +240,16 @@ class Stack:
         result: dict[str, Any] = response.json()
         return result
 
-    def sim_messages(self, kind: str, since: float = 0.0, to: str | None = None) -> list[dict[str, Any]]:
-        params: dict[str, Any] = {"kind": kind, "since": since}
-        if to is not None:
-            params["to"] = to
-        response = requests.get(f"{self.sim}/sim/messages", params=params, timeout=120)
-        response.raise_for_status()
-        result: list[dict[str, Any]] = response.json()
-        return result
-
     def reset_sim(self) -> None:
         requests.delete(f"{self.sim}/sim/messages", timeout=30).raise_for_status()
 
-    def set_faults(self, **faults: Any) -> None:
-        requests.post(f"{self.sim}/sim/faults", json=faults, timeout=10).raise_for_status()
 
-    def clear_faults(self) -> None:
-        requests.delete(f"{self.sim}/sim/faults", timeout=10).raise_for_status()
-
-
-def stop_process(proc: subprocess.Popen[bytes]) -> None:
+def stop_process(proc: subprocess.Popen[bytes], sig: int | None = None) -> None:
     if proc.poll() is None:
-        proc.terminate()
+        if sig is None:
+            proc.terminate()
+        else:
+            proc.send_signal(sig)
         try:
             proc.wait(timeout=15)
         except subprocess.TimeoutExpired:
@@ -236,14 +275,14 @@ def open_stack(workdir: Path, *, workers: int = 2, **overrides: str) -> Stack:
     """Start a private Redis and the whole hub in `workdir`; the caller must close it."""
     workdir.mkdir(parents=True, exist_ok=True)
     server = start_redis(workdir / "redis", persistent=False)
-    stack = Stack(workdir, server, base_env(server.url, workdir / "data", **overrides))
+    # Escalation steps far in the future unless a figure asks for them: they would add traffic.
+    env = base_env(server.url, workdir / "data", **{"ALERTNET_ESCALATION_TIME_SCALE": "1000", **overrides})
+    stack = Stack(
+        env, (sys.executable, "-m", "bench.hub"), workdir / "logs", workdir=workdir, redis_server=server
+    )
     try:
-        stack.start("sim")
-        stack.start("api")
-        stack.start("worker", workers)
-        stack.start("scheduler")
-        stack.wait_ready()
+        stack.start_hub(workers=workers, ready=True)
     except BaseException:
-        stack.close()
+        server.stop()
         raise
     return stack

@@ -4,12 +4,10 @@ hub (simulators, API, workers, scheduler) as real processes on free ports."""
 from __future__ import annotations
 
 import asyncio
-import os
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -17,10 +15,11 @@ import pytest
 import redis
 import requests
 
-from alertnet.redis_server import RedisProcess, free_port, start_redis
-from alertnet.settings import Settings, load_settings
+from alertnet.store.server import RedisProcess, start_redis
+from bench.stack import HubProcesses, base_env, wait_http
 
 REPO = Path(__file__).resolve().parent.parent
+__all__ = ["Stack", "start_stack", "stop_stack", "wait_http"]
 
 
 @pytest.fixture(scope="session")
@@ -47,31 +46,12 @@ def fresh_redis_url(redis_server: RedisProcess) -> Iterator[str]:
 
 
 @dataclass
-class Stack:
-    """The running hub. Every test that uses it brings its own officials (a full import)."""
-
-    settings: Settings
-    env: dict[str, str]
-    procs: dict[str, list[subprocess.Popen[bytes]]] = field(default_factory=dict)
-    log_dir: Path | None = None  # when set, each process writes its log here (stderr)
-
-    @property
-    def api(self) -> str:
-        return self.settings.api.base_url
-
-    @property
-    def sim(self) -> str:
-        return self.settings.sim.base_url
+class Stack(HubProcesses):
+    """The running hub (`bench.stack.HubProcesses`, the bench's way to start it) with the helpers the
+    tests use. Every test that uses it brings its own officials (a full import)."""
 
     def cli(self, *args: str, input_text: str | None = None) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [sys.executable, "-m", "alertnet", *args],
-            env=self.env,
-            capture_output=True,
-            text=True,
-            timeout=120,
-            input=input_text,
-        )
+        return self.run_cli(*args, timeout=120, input_text=input_text)
 
     def add_sender(self, name: str, role: str) -> str:
         result = self.cli("senders", "add", name, "--role", role)
@@ -82,30 +62,6 @@ class Stack:
 
     def import_contacts(self, path: Path) -> subprocess.CompletedProcess[str]:
         return self.cli("contacts", "import", str(path))
-
-    def start(self, kind: str, count: int = 1) -> None:
-        for _ in range(count):
-            log = None
-            if self.log_dir is not None:
-                n = len(list(self.log_dir.glob(f"{kind}-*.log")))
-                log = (self.log_dir / f"{kind}-{n}.log").open("wb")
-            self.procs.setdefault(kind, []).append(
-                subprocess.Popen([sys.executable, "-m", "alertnet", kind], env=self.env, stderr=log)
-            )
-            if log is not None:
-                log.close()
-
-    def stop(self, kind: str, sig: int | None = None) -> None:
-        for proc in self.procs.pop(kind, []):
-            if sig is None:
-                proc.terminate()
-            else:
-                proc.send_signal(sig)
-            try:
-                proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
 
     def post_alert(self, token: str, body: Any) -> requests.Response:
         return requests.post(
@@ -130,71 +86,29 @@ class Stack:
                 raise AssertionError(f"alert {alert_id} not settled: {status['channels']}")
             time.sleep(0.2)
 
-    def sim_messages(self, kind: str, since: float = 0.0) -> list[dict[str, Any]]:
-        response = requests.get(f"{self.sim}/sim/messages", params={"kind": kind, "since": since}, timeout=30)
-        response.raise_for_status()
-        result: list[dict[str, Any]] = response.json()
-        return result
-
-    def set_faults(self, **faults: Any) -> None:
-        requests.post(f"{self.sim}/sim/faults", json=faults, timeout=10).raise_for_status()
-
-    def clear_faults(self) -> None:
-        requests.delete(f"{self.sim}/sim/faults", timeout=10).raise_for_status()
-
-
-def wait_http(url: str, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            if requests.get(url, timeout=1).status_code < 500:
-                return
-        except requests.RequestException:
-            pass
-        time.sleep(0.1)
-    raise RuntimeError(f"{url} did not come up")
-
 
 def start_stack(
     redis_server: RedisProcess, data: Path, *, db: int = 0, log_dir: Path | None = None, **overrides: str
 ) -> Stack:
     """Start simulators, API, two workers and a scheduler against database `db` of our Redis."""
-    env = {
-        **os.environ,
-        "REDIS_URL": f"redis://127.0.0.1:{redis_server.port}/{db}",
-        "ALERTNET_DATA_DIR": str(data),
-        "ALERTNET_API_PORT": str(free_port()),
-        "ALERTNET_SIM_PORT": str(free_port()),
-        "ALERTNET_SIM_CALLBACK_DELAY": "0.01",
-        "ALERTNET_PIPELINE_STALE_CLAIM_SECONDS": "3",
-        "ALERTNET_PIPELINE_BACKOFF_BASE_SECONDS": "0.05",
-        "ALERTNET_PIPELINE_MAX_ATTEMPTS": "8",
-        "ALERTNET_LOG_LEVEL": "WARNING",
-        **overrides,
-    }
-    for key in [
-        k
-        for k in env
-        if k.startswith(("ALERTNET_TWILIO_ACCOUNT", "ALERTNET_TWILIO_AUTH", "ALERTNET_SENDGRID_API"))
-    ]:
-        del env[key]
-    stack = Stack(load_settings(env=env), env, log_dir=log_dir)
-    stack.start("sim")
-    stack.start("api")
-    stack.start("worker", 2)
-    stack.start("scheduler")
-    try:
-        wait_http(f"{stack.sim}/healthz")
-        wait_http(f"{stack.api}/healthz")
-    except Exception:
-        stop_stack(stack)
-        raise
+    env = base_env(
+        f"redis://127.0.0.1:{redis_server.port}/{db}",
+        data,
+        **{
+            "ALERTNET_SIM_CALLBACK_DELAY": "0.01",
+            "ALERTNET_PIPELINE_STALE_CLAIM_SECONDS": "3",
+            "ALERTNET_PIPELINE_BACKOFF_BASE_SECONDS": "0.05",
+            "ALERTNET_PIPELINE_MAX_ATTEMPTS": "8",
+            **overrides,
+        },
+    )
+    stack = Stack(env, log_dir=log_dir)
+    stack.start_hub(workers=2)
     return stack
 
 
 def stop_stack(stack: Stack) -> None:
-    for kind in list(stack.procs):
-        stack.stop(kind)
+    stack.stop_all()
 
 
 @pytest.fixture(scope="session")

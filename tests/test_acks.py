@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from alertnet.acks import (
+from alertnet.domain.acks import (
     Ack,
     AckChannel,
     ReplyKind,
@@ -14,7 +14,8 @@ from alertnet.acks import (
     read_ack_token,
     read_reply,
 )
-from alertnet.contacts import generate_registry, parse_registry
+from alertnet.domain.registry_csv import parse_registry
+from alertnet.domain.registry_sample import generate_registry
 
 
 @pytest.mark.parametrize("body", ["1", "ack", "Yes", "OK!", " ok ", "Acknowledged."])

@@ -8,26 +8,22 @@ from typing import Any
 
 import pytest
 
-from alertnet.alerts import (
+from alertnet.domain.alert_request import AlertValidationError, example_alert_request, parse_alert_request
+from alertnet.domain.alerts import (
     Alert,
     AlertDraft,
-    AlertValidationError,
-    Audience,
     Certainty,
-    Channel,
-    FieldError,
     MsgType,
-    Priority,
     Severity,
     Status,
     Urgency,
     canonical_bytes,
-    example_alert_request,
     new_alert,
-    parse_alert_request,
 )
-from alertnet.audience import audience_includes, resolve_audience, unknown_selectors
-from alertnet.contacts import Official, Role, Subscription
+from alertnet.domain.audience import Audience, audience_includes, resolve_audience, unknown_selectors
+from alertnet.domain.contacts import Official, Role, Subscription
+from alertnet.domain.errors import FieldError
+from alertnet.domain.messages import Channel, Priority
 
 NOW = datetime(2025, 5, 6, 14, 3, 7, 250_000, tzinfo=UTC)
 REF = "01JTJYGKBRXCH0TTBZMX28XCP3"

@@ -10,7 +10,9 @@ from typing import Any
 import pytest
 import requests
 
-from alertnet.contacts import Official, generate_registry, parse_registry
+from alertnet.domain.contacts import Official
+from alertnet.domain.registry_csv import parse_registry
+from alertnet.domain.registry_sample import generate_registry
 from tests.conftest import Stack
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")

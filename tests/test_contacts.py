@@ -14,18 +14,11 @@ import phonenumbers
 import pytest
 from email_validator import EmailNotValidError, validate_email
 
-from alertnet import contacts
-from alertnet.contacts import (
-    COLUMNS,
-    Official,
-    RegistryError,
-    Role,
-    RowError,
-    Subscription,
-    generate_registry,
-    load_registry,
-    parse_registry,
-)
+from alertnet.domain import registry_csv, registry_sample
+from alertnet.domain.contacts import Official, Role, Subscription
+from alertnet.domain.registry_csv import COLUMNS, RegistryError, RowError, parse_registry
+from alertnet.domain.registry_sample import generate_registry
+from alertnet.services.registry import load_registry
 
 REPO = Path(__file__).resolve().parent.parent
 SAMPLE = REPO / "contacts" / "sample.csv"
@@ -631,9 +624,9 @@ def test_generator_addresses_are_unique_at_200k() -> None:
 
 
 def test_every_generator_prefix_is_valid_and_the_permutation_is_one() -> None:
-    assert math.gcd(contacts._STRIDE, contacts._CAPACITY) == 1
-    for area_code in contacts.AREA_CODES:
-        for exchange in contacts.EXCHANGES:
+    assert math.gcd(registry_sample._STRIDE, registry_sample._CAPACITY) == 1
+    for area_code in registry_sample.AREA_CODES:
+        for exchange in registry_sample.EXCHANGES:
             for line in ("0000", "9999"):
                 number = phonenumbers.parse(f"+1{area_code}{exchange}{line}")
                 assert phonenumbers.is_valid_number(number), (area_code, exchange)
@@ -665,7 +658,7 @@ def test_phone_fast_path_matches_phonenumbers() -> None:
         f"{rng.choice(['', '1', '+1', '+1 '])}{rng.randint(2000000000, 9999999999)}" for _ in range(3000)
     ]
     for region in ("US", "CA"):
-        parser = contacts._PhoneParser(region)
+        parser = registry_csv._PhoneParser(region)
         for raw in samples:
             try:
                 expected = phonenumbers.parse(raw, region)
@@ -701,7 +694,7 @@ def test_email_fast_path_matches_email_validator() -> None:
         "a@[127.0.0.1]",
         "a@example.org.",
     ]
-    normalizer = contacts._EmailNormalizer()
+    normalizer = registry_csv._EmailNormalizer()
     for raw in samples * 2:  # the second time through, domains come from the cache
         try:
             expected: str | None = validate_email(raw, check_deliverability=False).normalized

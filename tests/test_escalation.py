@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from alertnet.alerts import Channel
-from alertnet.contacts import Role, generate_registry, parse_registry
-from alertnet.escalation import (
+from alertnet.domain.contacts import Role
+from alertnet.domain.escalation import (
     PolicyError,
     Step,
     Whom,
@@ -17,6 +16,9 @@ from alertnet.escalation import (
     step_targets,
     superseded,
 )
+from alertnet.domain.messages import Channel
+from alertnet.domain.registry_csv import parse_registry
+from alertnet.domain.registry_sample import generate_registry
 from alertnet.settings import REPO_ROOT
 
 POLICIES = parse_policies((REPO_ROOT / "config" / "escalation.toml").read_text())

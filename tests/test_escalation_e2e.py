@@ -26,10 +26,11 @@ import pytest
 import redis
 import requests
 
-from alertnet import constants as k
-from alertnet.alerts import example_alert_request, parse_datetime
-from alertnet.escalation import choose_policy, parse_policies, schedule
+from alertnet.domain.alert_request import example_alert_request
+from alertnet.domain.alerts import parse_datetime
+from alertnet.domain.escalation import choose_policy, parse_policies, schedule
 from alertnet.settings import REPO_ROOT, SIM_AUTH_TOKEN
+from alertnet.store import keys as k
 from tests.conftest import Stack, start_stack, stop_stack
 
 SCALE = 0.04  # the policy's minutes become seconds: voice 4.8 s, backups 12 s, superintendents 24 s, ...

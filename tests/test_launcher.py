@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from alertnet.redis_server import free_port
+from alertnet.store.server import free_port
 
 
 def _children(pid: int, name: str) -> list[int]:

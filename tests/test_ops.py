@@ -19,8 +19,8 @@ import redis
 
 import alertnet
 from alertnet import cli
-from alertnet.redis_server import answers, free_port, server_binary
 from alertnet.settings import DEFAULT_CONFIG, Settings, load_settings
+from alertnet.store.server import answers, free_port, server_binary
 
 REPO = Path(__file__).resolve().parent.parent
 OPS = REPO / "ops"
@@ -213,7 +213,7 @@ def test_the_filled_in_example_sends_through_real_providers() -> None:
 
 
 def test_units_find_the_config_next_to_an_editable_checkout() -> None:
-    # config/ and its templates are read beside the package, so /opt/alertnet must be installed with -e.
+    # config/ is read beside the package, so /opt/alertnet must be installed with -e.
     assert DEFAULT_CONFIG.parent.parent == Path(alertnet.__file__).resolve().parent.parent
     assert "pip install -e /opt/alertnet" in (OPS / "README.md").read_text()
     assert SCRIPT.startswith("/opt/alertnet/.venv/")

@@ -12,9 +12,11 @@ import pytest
 import redis
 import requests
 
-from alertnet import constants as k
-from alertnet.alerts import example_alert_request
-from alertnet.contacts import Official, generate_registry, parse_registry
+from alertnet.domain.alert_request import example_alert_request
+from alertnet.domain.contacts import Official
+from alertnet.domain.registry_csv import parse_registry
+from alertnet.domain.registry_sample import generate_registry
+from alertnet.store import keys as k
 from tests.conftest import Stack
 
 LOCKDOWN = example_alert_request()

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from alertnet.alerts import example_alert_request
-from alertnet.contacts import generate_registry
-from alertnet.redis_server import RedisProcess
+from alertnet.domain.alert_request import example_alert_request
+from alertnet.domain.registry_sample import generate_registry
+from alertnet.store.server import RedisProcess
 from tests.conftest import Stack, start_stack, stop_stack
 
 CALLS_PER_SECOND = 4

@@ -10,9 +10,10 @@ from pathlib import Path
 import pytest
 import requests
 
-from alertnet.alerts import example_alert_request
-from alertnet.contacts import generate_registry, parse_registry
-from alertnet.redis_server import RedisProcess
+from alertnet.domain.alert_request import example_alert_request
+from alertnet.domain.registry_csv import parse_registry
+from alertnet.domain.registry_sample import generate_registry
+from alertnet.store.server import RedisProcess
 from tests.conftest import Stack, start_stack, stop_stack, wait_http
 
 

@@ -17,9 +17,10 @@ from pathlib import Path
 
 import pytest
 
-from alertnet.alerts import example_alert_request
-from alertnet.contacts import generate_registry, parse_registry
-from alertnet.redis_server import RedisProcess, start_redis
+from alertnet.domain.alert_request import example_alert_request
+from alertnet.domain.registry_csv import parse_registry
+from alertnet.domain.registry_sample import generate_registry
+from alertnet.store.server import RedisProcess, start_redis
 from tests.conftest import start_stack, stop_stack
 
 

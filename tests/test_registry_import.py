@@ -9,8 +9,9 @@ from pathlib import Path
 
 import redis
 
-from alertnet import constants as k
-from alertnet.contacts import Official, generate_registry
+from alertnet.domain.contacts import Official
+from alertnet.domain.registry_sample import generate_registry
+from alertnet.store import keys as k
 
 
 def run(url: str, *args: str) -> subprocess.CompletedProcess[str]:

@@ -8,18 +8,18 @@ from typing import Any
 
 import pytest
 
-from alertnet.alerts import Alert, new_alert, parse_alert_request
-from alertnet.render import (
+from alertnet.channels.twilio_voice import voice_twiml as render_twiml
+from alertnet.content.alerts import (
     ACK_PLACEHOLDER,
     email_bodies,
     email_shared_bodies,
     email_subject,
-    is_gsm7,
-    sms_segments,
     sms_text,
-    to_gsm7,
-    voice_twiml,
+    voice_script,
 )
+from alertnet.domain.alert_request import parse_alert_request
+from alertnet.domain.alerts import Alert, new_alert
+from alertnet.domain.sms import is_gsm7, sms_segments, to_gsm7
 
 NOW = datetime(2025, 5, 6, 14, 3, 7, tzinfo=UTC)
 CODE = "K7Q-29D"
@@ -40,6 +40,11 @@ LOCKDOWN: dict[str, Any] = {
     "audience": {"counties": ["Boone"]},
     "channels": ["sms", "voice", "email"],
 }
+
+
+def voice_twiml(alert: Alert, *, code: str, gather_action: str | None) -> str:
+    """The call's TwiML as the voice adapter renders the alert's script."""
+    return render_twiml(voice_script(alert, code=code), gather_action=gather_action)
 
 
 def make_alert(**changes: Any) -> Alert:
@@ -307,6 +312,6 @@ def test_sms_validity_is_bounded_by_the_alert_expiry() -> None:
     from alertnet.channels.twilio_sms import sms_validity
 
     assert sms_validity(900, None) == 900
-    assert 590 <= sms_validity(900, datetime.now(UTC) + timedelta(minutes=10)) <= 600
-    assert sms_validity(900, datetime.now(UTC) - timedelta(minutes=1)) == 1
+    assert 590 <= sms_validity(900, (datetime.now(UTC) + timedelta(minutes=10)).timestamp()) <= 600
+    assert sms_validity(900, (datetime.now(UTC) - timedelta(minutes=1)).timestamp()) == 1
     assert sms_validity(99999, None) == 36000

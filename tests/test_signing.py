@@ -10,20 +10,21 @@ from pathlib import Path
 
 import pytest
 
-from alertnet.signing import AlertSigner, SigningKeyError, verification_code, verify_signature
+from alertnet.domain.signing import AlertSigner, SigningKeyError, verification_code, verify_signature
+from alertnet.store.files import load_or_create_signer
 
 DATA = b'{"event":"Lockdown","headline":"Armed intruder reported"}'
 
 
 def test_key_file_is_created_0600_and_reloaded_identically(tmp_path: Path) -> None:
     path = tmp_path / "keys" / "nested" / "signing.key"
-    first = AlertSigner.load_or_create(path)
+    first = load_or_create_signer(path)
     assert path.exists()
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     assert [p.name for p in path.parent.iterdir()] == ["signing.key"]  # no temporary files left
     content = path.read_bytes()
 
-    second = AlertSigner.load_or_create(path)
+    second = load_or_create_signer(path)
     assert path.read_bytes() == content
     assert second.public_key_b64 == first.public_key_b64
     assert second.key_id == first.key_id
@@ -31,21 +32,21 @@ def test_key_file_is_created_0600_and_reloaded_identically(tmp_path: Path) -> No
 
 
 def test_key_id_is_short_and_derived_from_the_public_key(tmp_path: Path) -> None:
-    signer = AlertSigner.load_or_create(tmp_path / "k")
+    signer = load_or_create_signer(tmp_path / "k")
     public = base64.b64decode(signer.public_key_b64)
     assert len(public) == 32
     assert signer.key_id == hashlib.sha256(public).hexdigest()[:16]
-    assert AlertSigner.load_or_create(tmp_path / "other").key_id != signer.key_id
+    assert load_or_create_signer(tmp_path / "other").key_id != signer.key_id
 
 
 def test_corrupt_key_file_is_refused_not_replaced(tmp_path: Path) -> None:
     path = tmp_path / "signing.key"
     path.write_text("not a key\n")
     with pytest.raises(SigningKeyError):
-        AlertSigner.load_or_create(path)
+        load_or_create_signer(path)
     path.write_text(base64.b64encode(b"short").decode())
     with pytest.raises(SigningKeyError):
-        AlertSigner.load_or_create(path)
+        load_or_create_signer(path)
     assert path.read_text() == base64.b64encode(b"short").decode()
 
 

@@ -6,12 +6,15 @@ signatures with the SDK's RequestValidator) and serves call TwiML with a <Gather
 
 from __future__ import annotations
 
+import ast
 import asyncio
 import json
+import socket
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -24,9 +27,11 @@ from twilio.http.async_http_client import AsyncTwilioHttpClient
 from twilio.request_validator import RequestValidator
 from twilio.rest import Client
 
-from alertnet.settings import SIM_ACCOUNT_SID, SIM_AUTH_TOKEN, SIM_SENDGRID_KEY, SimSettings
-from alertnet.sim import create_sim_app
+from alertnet.settings import SIM_ACCOUNT_SID, SIM_AUTH_TOKEN, SIM_SENDGRID_KEY
+from alertnet.sim import create_sim_app, run_sim
+from alertnet.sim.event_keys import load_or_create_private_key, public_key_b64, public_key_path
 from alertnet.sim.http1 import read_response
+from alertnet.sim.settings import SimSettings
 from alertnet.sim.twilio_common import count_segments
 
 # twilio 9.13's AsyncTwilioHttpClient passes aiohttp.BasicAuth as `auth=`, which aiohttp 3.14 deprecates.
@@ -596,3 +601,97 @@ async def test_messages_filters_and_reset(sim: SimServer, async_twilio: Client) 
     await sim.delete("/sim/messages")
     assert await sim.get("/sim/messages") == []
     assert (await sim.get("/sim/stats"))["counts"] == {"sms": 0, "voice": 0, "email": 0}
+
+
+# -- run_sim and independence -------------------------------------------------------------------------------
+
+
+async def test_run_sim_publishes_the_event_key_before_serving(tmp_path: Path) -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    private = tmp_path / "keys" / "sim-sendgrid-event-key.pem"
+    task = asyncio.create_task(
+        run_sim(
+            SimSettings(port=port),
+            account_sid=SIM_ACCOUNT_SID,
+            auth_token=SIM_AUTH_TOKEN,
+            sendgrid_key=SIM_SENDGRID_KEY,
+            hub_url="http://127.0.0.1:9",
+            event_key_path=private,
+        )
+    )
+    try:
+        async with aiohttp.ClientSession() as session:
+            deadline = time.monotonic() + 5
+            while True:
+                assert not task.done(), task
+                try:
+                    async with session.get(f"http://127.0.0.1:{port}/healthz") as response:
+                        assert response.status == 200
+                        break
+                except aiohttp.ClientConnectionError:
+                    assert time.monotonic() < deadline, "simulator did not start"
+                    await asyncio.sleep(0.01)
+        published = public_key_path(private)
+        assert published == tmp_path / "keys" / "sim-sendgrid-event-key.pub"
+        assert published.read_text() == public_key_b64(load_or_create_private_key(private)) + "\n"
+    finally:
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+
+SIM_DIR = Path(__file__).resolve().parent.parent / "alertnet" / "sim"
+
+
+def _outside_imports(source: str, package: str = "alertnet.sim") -> list[str]:
+    """The alertnet modules outside alertnet.sim that `source` (a module of `package`) imports.
+
+    Relative imports are resolved against `package` first, so `from .. import settings` counts too.
+    """
+    found: list[str] = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Import):
+            names = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            base = package.split(".")[: len(package.split(".")) - node.level + 1] if node.level else []
+            names = [".".join([*base, *([node.module] if node.module else [])])]
+        else:
+            continue
+        found += [
+            name
+            for name in names
+            if name.split(".")[0] == "alertnet"
+            and name != "alertnet.sim"
+            and not name.startswith("alertnet.sim.")
+        ]
+    return found
+
+
+def test_sim_imports_nothing_from_the_hub() -> None:
+    assert _outside_imports("from alertnet.settings import SimSettings\nimport alertnet.event_keys") == [
+        "alertnet.settings",
+        "alertnet.event_keys",
+    ]
+    assert _outside_imports("from .. import settings\nimport alertnet\nfrom alertnet.simx import y") == [
+        "alertnet",
+        "alertnet",
+        "alertnet.simx",
+    ]
+    assert _outside_imports("from ..settings import S", "alertnet.sim.sub") == []
+    assert _outside_imports("from alertnet.sim.store import Store\nfrom . import faults\nimport os") == []
+    modules = sorted(SIM_DIR.rglob("*.py"))
+    assert {"app.py", "callbacks.py", "context.py", "event_keys.py", "settings.py"} <= {
+        m.name for m in modules
+    }
+    outside: dict[str, list[str]] = {}
+    for module in modules:
+        package = ".".join(module.relative_to(SIM_DIR.parent.parent).parent.parts)  # __init__ too
+        outside[str(module.relative_to(SIM_DIR))] = _outside_imports(module.read_text(), package)
+    assert {name: found for name, found in outside.items() if found} == {}
+
+
+def test_sim_modules_stay_small() -> None:
+    sizes = {str(m.relative_to(SIM_DIR)): len(m.read_text().splitlines()) for m in SIM_DIR.rglob("*.py")}
+    assert {name: lines for name, lines in sizes.items() if lines > 400} == {}

@@ -4,20 +4,22 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import functools
 import time
 
 import pytest
 import redis
 from redis.asyncio import Redis
 
-from alertnet import constants as k
-from alertnet.acks import Ack, AckChannel
-from alertnet.deliveries import Delivery, DeliveryState
-from alertnet.dispatch import Dispatcher, plan_batches
-from alertnet.service import batch_sizes
+from alertnet.domain.acks import Ack, AckChannel
+from alertnet.domain.deliveries import Delivery, DeliveryState
+from alertnet.domain.messages import Content, Message, MessageKind, Priority
+from alertnet.pipeline.batches import Batch, batch_sizes, plan_batches
+from alertnet.pipeline.enqueue import Dispatcher
 from alertnet.settings import load_settings
+from alertnet.store import keys as k
 from alertnet.store.acks import OPEN_ALERT_MAX_AGE_SECONDS, AckStore
-from alertnet.store.alerts import AlertStore, StateMove
+from alertnet.store.alerts import AlertStore, StateMove, stage_alert
 
 S = DeliveryState
 
@@ -59,10 +61,36 @@ def test_paced_channels_get_batches_of_a_few_seconds() -> None:
     assert batch_sizes(paced) == {"sms": 10, "voice": 5, "email": 1000}
 
 
+def _fan_out(
+    dispatcher: Dispatcher,
+    alert_id: str,
+    ids: list[str],
+    batches: list[Batch],
+    *,
+    created: float,
+    wants_ack: bool = False,
+    record: str = '{"alert": {}}',
+) -> None:
+    """An alert's fan-out: its message, deliveries and jobs, and its record, in one transaction."""
+    message = Message(
+        alert_id, MessageKind.ALERT, Priority.CRITICAL, wants_ack, False, Content(sms="x"), created
+    )
+    stage = functools.partial(
+        stage_alert,
+        alert_id=alert_id,
+        record_json=record,
+        created=created,
+        code="",
+        recipients=ids,
+        wants_ack=wants_ack,
+    )
+    dispatcher.fan_out(message, {"sms": ids}, batches, also=[stage])
+
+
 def _store_alert(url: str, ids: list[str]) -> Dispatcher:
     dispatcher = Dispatcher(redis.Redis.from_url(url))
     batches = plan_batches("A1", {"sms": ids}, {"sms": 2}, k.QUEUE_CRITICAL)
-    dispatcher.store_and_enqueue("A1", '{"alert": {}}', {"sms": ids}, batches, created=time.time())
+    _fan_out(dispatcher, "A1", ids, batches, created=time.time())
     return dispatcher
 
 
@@ -143,13 +171,13 @@ def test_sweep_leaves_queued_batches_and_requeues_dead_ones(fresh_redis_url: str
 
 @pytest.mark.parametrize("attempt,expected", [(1, 0.5), (2, 1.0), (3, 2.0), (10, 60.0)])
 def test_backoff_doubles_up_to_a_cap(attempt: int, expected: float) -> None:
-    from alertnet.deliveries import backoff_seconds
+    from alertnet.domain.deliveries import backoff_seconds
 
     assert backoff_seconds(attempt, 0.5) == expected
 
 
 async def _pace(url: str) -> tuple[float, list[str]]:
-    from alertnet.ratelimit import Pacer
+    from alertnet.pipeline.pacing import Pacer
 
     conn = Redis.from_url(url)
     try:
@@ -174,7 +202,7 @@ def test_a_bare_ack_finds_the_newest_open_alert_that_reached_the_official(fresh_
 
     def send(alert_id: str, ids: list[str], created: float) -> None:
         batches = plan_batches(alert_id, {"sms": ids}, {"sms": 10}, k.QUEUE_CRITICAL)
-        dispatcher.store_and_enqueue(alert_id, "{}", {"sms": ids}, batches, created=created, wants_ack=True)
+        _fan_out(dispatcher, alert_id, ids, batches, created=created, wants_ack=True, record="{}")
 
     send("OLD", ["o1", "o2"], now - OPEN_ALERT_MAX_AGE_SECONDS - 60)
     send("A", ["o1", "o2"], now - 20)

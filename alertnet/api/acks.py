@@ -1,68 +1,33 @@
-"""Acknowledgements over HTTP: the Twilio reply/keypress webhooks, the email link page, the API."""
+"""Acknowledgements over HTTP: the email link's page and the operator's API, with the after-action report.
+
+(Replies by SMS and keypresses arrive as provider webhooks: `alertnet.api.webhooks`.)
+"""
 
 from __future__ import annotations
 
 import csv
 import io
 from datetime import UTC, datetime
-from pathlib import Path
 
-import jinja2
 from aiohttp import web
-from twilio.twiml.messaging_response import MessagingResponse
-from twilio.twiml.voice_response import VoiceResponse
 
-from alertnet.ack_service import AckRefused, AckService
-from alertnet.acks import AckChannel, AckReport, TokenError
 from alertnet.api.errors import error_response, read_json
-from alertnet.api.keys import SERVICE, require_sender
-from alertnet.api.webhooks import signed_form
-from alertnet.senders import SenderRole
+from alertnet.api.keys import SERVICES, require_sender
+from alertnet.content.pages import ack_page_html
+from alertnet.domain.acks import AckChannel, AckReport, TokenError
+from alertnet.domain.senders import SenderRole
+from alertnet.services.acks import AckRefused
 
 routes = web.RouteTableDef()
-ACKS = web.AppKey("acks", AckService)
-TEMPLATES = Path(__file__).resolve().parent.parent.parent / "config" / "templates"
-_env = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES), autoescape=True)
-
-
-@routes.post("/v1/webhooks/twilio/sms")
-async def inbound_sms(request: web.Request) -> web.Response:
-    params = await signed_form(request)
-    text = await request.app[ACKS].sms_reply(params.get("From", ""), params.get("Body", ""))
-    reply = MessagingResponse()
-    reply.message(text)
-    return web.Response(text=str(reply), content_type="application/xml")
-
-
-@routes.post("/v1/webhooks/twilio/gather")
-async def gather(request: web.Request) -> web.Response:
-    params = await signed_form(request)
-    did = request.query.get("d", "")
-    response = VoiceResponse()
-    try:
-        result = await request.app[ACKS].keypress(did, params.get("Digits", ""))
-    except (AckRefused, ValueError):
-        result = None
-    if result is None:
-        response.say("That key was not recognized. Reply 1 to the text message to acknowledge. Goodbye.")
-    else:
-        response.say("Thank you. Your acknowledgement has been recorded. Goodbye.")
-    return web.Response(text=str(response), content_type="application/xml")
 
 
 async def _link(request: web.Request) -> tuple[str, str, dict[str, object]] | web.Response:
     try:
-        alert_id, official_id = request.app[ACKS].read_link(request.match_info["token"])
+        return await request.app[SERVICES].acks.link_page(request.match_info["token"])
     except TokenError as error:
-        return web.Response(
-            text=_env.get_template("ack_page.html.j2").render(error=str(error)),
-            status=400,
-            content_type="text/html",
-        )
-    record = await request.app[SERVICE].alerts.get_record(alert_id)
-    if record is None:
+        return web.Response(text=ack_page_html(error=str(error)), status=400, content_type="text/html")
+    except AckRefused:
         return web.Response(text="No such alert.", status=404)
-    return alert_id, official_id, record["alert"]
 
 
 @routes.get("/ack/{token}")
@@ -73,10 +38,8 @@ async def ack_page(request: web.Request) -> web.Response:
     if isinstance(found, web.Response):
         return found
     alert_id, official_id, alert = found
-    acked = official_id in await request.app[ACKS].acks.acked_ids(alert_id)
-    html = _env.get_template("ack_page.html.j2").render(
-        alert=alert, done=acked, token=request.match_info["token"]
-    )
+    acked = await request.app[SERVICES].acks.has_acknowledged(alert_id, official_id)
+    html = ack_page_html(alert=alert, done=acked, token=request.match_info["token"])
     return web.Response(text=html, content_type="text/html")
 
 
@@ -87,12 +50,10 @@ async def ack_confirm(request: web.Request) -> web.Response:
         return found
     alert_id, official_id, alert = found
     try:
-        await request.app[ACKS].acknowledge(alert_id, official_id, AckChannel.EMAIL)
+        await request.app[SERVICES].acks.acknowledge(alert_id, official_id, AckChannel.EMAIL)
     except AckRefused as error:
         return web.Response(text=str(error), status=409)
-    html = _env.get_template("ack_page.html.j2").render(
-        alert=alert, done=True, token=request.match_info["token"]
-    )
+    html = ack_page_html(alert=alert, done=True, token=request.match_info["token"])
     return web.Response(text=html, content_type="text/html")
 
 
@@ -124,7 +85,7 @@ async def record_ack(request: web.Request) -> web.Response:
             422, "invalid_request", "; ".join(f"{e['field']}: {e['reason']}" for e in errors), errors=errors
         )
     try:
-        result = await request.app[ACKS].acknowledge(
+        result = await request.app[SERVICES].acks.acknowledge(
             request.match_info["alert_id"], str(official_id), AckChannel(channel), recorded_by=sender.name
         )
     except AckRefused as error:
@@ -175,7 +136,7 @@ async def list_acks(request: web.Request) -> web.Response:
     await require_sender(request)
     alert_id = request.match_info["alert_id"]
     try:
-        report = await request.app[ACKS].report(alert_id)
+        report = await request.app[SERVICES].acks.report(alert_id)
     except AckRefused as error:
         return error_response(404, "not_found", str(error))
     if request.query.get("format") == "csv":

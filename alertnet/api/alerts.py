@@ -6,11 +6,12 @@ from typing import Any
 
 from aiohttp import web
 
-from alertnet.alerts import AlertValidationError, FieldError
 from alertnet.api.errors import error_response, field_errors, read_json
-from alertnet.api.keys import SERVICE, require_sender
-from alertnet.service import Forbidden, NotFound
-from alertnet.store.alerts import AlertProgress
+from alertnet.api.keys import SERVICES, require_sender
+from alertnet.domain.alert_request import AlertValidationError
+from alertnet.domain.deliveries import AlertProgress
+from alertnet.domain.errors import FieldError
+from alertnet.services.errors import Forbidden, NotFound
 
 routes = web.RouteTableDef()
 MAX_LIST = 200
@@ -20,7 +21,7 @@ MAX_LIST = 200
 async def post_alert(request: web.Request) -> web.Response:
     sender = await require_sender(request)
     payload = await read_json(request)
-    service = request.app[SERVICE]
+    service = request.app[SERVICES].alerts
     try:
         accepted = await service.submit_alert(sender, payload)
     except Forbidden as error:
@@ -62,7 +63,7 @@ async def list_alerts(request: web.Request) -> web.Response:
     raw = request.query.get("limit", "20")
     if not raw.isdigit() or not 1 <= int(raw) <= MAX_LIST:
         return field_errors([FieldError("limit", f"must be a whole number from 1 to {MAX_LIST}")])
-    found = await request.app[SERVICE].recent_alerts(int(raw))
+    found = await request.app[SERVICES].alerts.recent_alerts(int(raw))
     return web.json_response(
         {
             "alerts": [
@@ -90,7 +91,7 @@ async def get_alert(request: web.Request) -> web.Response:
     await require_sender(request)
     alert_id = request.match_info["alert_id"]
     try:
-        record, progress = await request.app[SERVICE].alert_status(alert_id)
+        record, progress = await request.app[SERVICES].alerts.alert_status(alert_id)
     except NotFound:
         return error_response(404, "not_found", f"alert_id: no alert with id '{alert_id}'")
     return web.json_response(
@@ -111,27 +112,14 @@ async def get_alert(request: web.Request) -> web.Response:
 async def verify_alert(request: web.Request) -> web.Response:
     alert_id = request.match_info["alert_id"]
     try:
-        return web.json_response(await request.app[SERVICE].verify_alert(alert_id))
+        return web.json_response(await request.app[SERVICES].alerts.verify_alert(alert_id))
     except NotFound:
         return error_response(404, "not_found", f"alert_id: no alert with id '{alert_id}'")
 
 
 @routes.get("/v1/keys")
 async def public_keys(request: web.Request) -> web.Response:
-    signer = request.app[SERVICE].signer
-    return web.json_response(
-        {
-            "keys": [
-                {
-                    "key_id": signer.key_id,
-                    "algorithm": "Ed25519",
-                    "public_key": signer.public_key_b64,
-                    "encoding": "base64 of the 32-byte raw public key",
-                    "signed_data": "canonical JSON of the alert: sorted keys, no whitespace, UTF-8",
-                }
-            ]
-        }
-    )
+    return web.json_response({"keys": [request.app[SERVICES].alerts.public_key()]})
 
 
 @routes.post("/v1/alerts/{alert_id}/all-clear")
@@ -139,7 +127,7 @@ async def all_clear(request: web.Request) -> web.Response:
     """One call after any alert: tell the same officials it is over, and stop escalating."""
     sender = await require_sender(request)
     alert_id = request.match_info["alert_id"]
-    service = request.app[SERVICE]
+    service = request.app[SERVICES].alerts
     try:
         accepted = await service.all_clear(sender, alert_id)
     except NotFound:

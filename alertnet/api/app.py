@@ -10,24 +10,14 @@ import redis
 import structlog
 from aiohttp import web
 from aiohttp.typedefs import Handler
-from sendgrid.helpers.eventwebhook import EventWebhook
-from twilio.request_validator import RequestValidator
 
 from alertnet.api import acks, alerts, audit, health, openapi, pages, webhooks
-from alertnet.api.keys import SERVICE, SETTINGS
+from alertnet.api.keys import SERVICES, SETTINGS
 from alertnet.bootstrap import build_services
-from alertnet.event_keys import load_or_create_private_key, public_key_b64
 from alertnet.settings import Settings
 
 log = structlog.get_logger("alertnet.api")
 MAX_BODY = 1024 * 1024
-
-
-def event_public_key(settings: Settings) -> str:
-    """SendGrid's Event Webhook verification key; with the simulator, the public half of its key."""
-    if settings.sendgrid.event_public_key or not settings.sendgrid_simulated:
-        return settings.sendgrid.event_public_key
-    return public_key_b64(load_or_create_private_key(settings.sim_event_key_path))
 
 
 @web.middleware
@@ -51,8 +41,6 @@ async def redis_unavailable(request: web.Request, handler: Handler) -> web.Strea
 def create_app(settings: Settings) -> web.Application:
     app = web.Application(client_max_size=MAX_BODY, middlewares=[redis_unavailable])
     app[SETTINGS] = settings
-    app[webhooks.VALIDATOR] = RequestValidator(settings.twilio_auth_token)
-    app[webhooks.EVENT_KEY] = EventWebhook(event_public_key(settings))
     app.cleanup_ctx.append(_service)
     for module in (acks, alerts, audit, health, openapi, pages, webhooks):
         app.router.add_routes(module.routes)
@@ -60,13 +48,11 @@ def create_app(settings: Settings) -> web.Application:
 
 
 async def _service(app: web.Application) -> AsyncIterator[None]:
-    service, ack_service = build_services(app[SETTINGS])
-    app[SERVICE] = service
-    app[acks.ACKS] = ack_service
-    warm = asyncio.create_task(service.officials.keep_warm())
+    services = build_services(app[SETTINGS])
+    app[SERVICES] = services
+    warm = asyncio.create_task(services.registry.keep_warm())
     yield
     warm.cancel()
     with contextlib.suppress(asyncio.CancelledError):
         await warm
-    await service.alerts.redis.aclose()
-    service.dispatcher.redis.close()
+    await services.close()

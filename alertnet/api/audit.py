@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from alertnet.alerts import FieldError
 from alertnet.api.errors import error_response, field_errors
-from alertnet.api.keys import SERVICE, require_sender
-from alertnet.service import MayNotRead
+from alertnet.api.keys import SERVICES, require_sender
+from alertnet.domain.errors import FieldError
+from alertnet.services.errors import MayNotRead
 
 routes = web.RouteTableDef()
 MAX_ENTRIES = 1000
@@ -20,7 +20,7 @@ async def audit_trail(request: web.Request) -> web.Response:
     if not raw.isdigit() or not 1 <= int(raw) <= MAX_ENTRIES:
         return field_errors([FieldError("limit", f"must be a whole number from 1 to {MAX_ENTRIES}")])
     try:
-        entries = await request.app[SERVICE].audit_trail(sender, int(raw))
+        entries = await request.app[SERVICES].audit.trail(sender, int(raw))
     except MayNotRead as error:
         return error_response(403, "forbidden", str(error))
     return web.json_response({"entries": entries})

@@ -7,7 +7,7 @@ from typing import Any
 
 from aiohttp import web
 
-from alertnet.alerts import FieldError
+from alertnet.domain.errors import FieldError
 
 
 def error_response(status: int, error: str, message: str, **extra: Any) -> web.Response:

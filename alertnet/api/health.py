@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import asyncio
-
 from aiohttp import web
-from rq import Worker
 
-from alertnet.api.keys import SERVICE
+from alertnet.api.keys import SERVICES
 
 routes = web.RouteTableDef()
 
@@ -20,16 +17,5 @@ async def healthz(request: web.Request) -> web.Response:
 @routes.get("/readyz")
 async def readyz(request: web.Request) -> web.Response:
     """Ready when Redis answers and at least one worker is registered and alive."""
-    service = request.app[SERVICE]
-    checks: dict[str, object] = {}
-    try:
-        await service.alerts.redis.ping()
-        checks["redis"] = "ok"
-    except Exception as error:
-        checks["redis"] = f"unreachable: {error.__class__.__name__}"
-    workers = 0
-    if checks["redis"] == "ok":
-        workers = await asyncio.to_thread(Worker.count, connection=service.dispatcher.redis)
-    checks["workers"] = workers
-    ready = checks["redis"] == "ok" and workers > 0
+    ready, checks = await request.app[SERVICES].health.readiness()
     return web.json_response({"ready": ready, "checks": checks}, status=200 if ready else 503)

@@ -6,12 +6,12 @@ import json
 
 from aiohttp import web
 
-from alertnet.senders import Sender
-from alertnet.service import AlertService
+from alertnet.bootstrap import Services
+from alertnet.domain.senders import Sender
 from alertnet.settings import Settings
 
 SETTINGS = web.AppKey("settings", Settings)
-SERVICE = web.AppKey("service", AlertService)
+SERVICES = web.AppKey("services", Services)
 
 
 async def require_sender(request: web.Request) -> Sender:
@@ -21,7 +21,7 @@ async def require_sender(request: web.Request) -> Sender:
     if scheme.lower() != "bearer" or not token.strip():
         reason = "missing Authorization header" if not header else "Authorization must be 'Bearer <token>'"
         raise await _refused(request, reason)
-    sender = await request.app[SERVICE].authenticate(token.strip())
+    sender = await request.app[SERVICES].senders.authenticate(token.strip())
     if sender is None:
         raise await _refused(request, "unknown or revoked token")
     return sender
@@ -30,16 +30,7 @@ async def require_sender(request: web.Request) -> Sender:
 async def _refused(request: web.Request, reason: str) -> web.HTTPUnauthorized:
     """A 401; a refused attempt to send or change something also goes into the audit trail."""
     if request.method != "GET":
-        await request.app[SERVICE].audit.record(
-            actor="unauthenticated",
-            action=f"{request.method} {request.path}",
-            outcome="unauthorized",
-            reason=reason,
-        )
-    return _unauthorized(reason)
-
-
-def _unauthorized(reason: str) -> web.HTTPUnauthorized:
+        await request.app[SERVICES].senders.refused(request.method, request.path, reason)
     return web.HTTPUnauthorized(
         text=json.dumps({"error": "unauthorized", "message": reason}),
         content_type="application/json",

@@ -7,226 +7,29 @@ from typing import Any
 from aiohttp import web
 
 from alertnet import __version__
-from alertnet.alerts import example_alert_request
+from alertnet.api.openapi_schemas import (
+    ACCEPTED,
+    ACK_LIST,
+    ACK_RECORDED,
+    ACK_REQUEST,
+    ALERT_ID,
+    ALERT_LIST,
+    ALERT_REQUEST,
+    AUDIT,
+    DELIVERY_PARAM,
+    HTML,
+    KEYS,
+    SIGNED,
+    STATUS,
+    TOKEN,
+    TWILIO_FORM,
+    VERIFY,
+    error_body,
+    json_body,
+)
+from alertnet.domain.alert_request import example_alert_request
 
 routes = web.RouteTableDef()
-
-ERROR = {
-    "type": "object",
-    "required": ["error", "message"],
-    "properties": {
-        "error": {"type": "string"},
-        "message": {"type": "string"},
-        "errors": {
-            "type": "array",
-            "items": {
-                "type": "object",
-                "required": ["field", "reason"],
-                "properties": {"field": {"type": "string"}, "reason": {"type": "string"}},
-            },
-        },
-        "allowed": {"type": "array", "items": {"type": "string"}},
-    },
-}
-STRINGS = {"type": "array", "items": {"type": "string"}, "uniqueItems": True}
-AUDIENCE = {
-    "type": "object",
-    "additionalProperties": False,
-    "description": "Geographic selectors are a union; roles narrow it; statewide means everyone.",
-    "properties": {
-        "statewide": {"type": "boolean"},
-        "regions": STRINGS,
-        "counties": STRINGS,
-        "districts": STRINGS,
-        "schools": STRINGS,
-        "roles": STRINGS,
-        "officials": STRINGS,
-    },
-}
-ALERT_REQUEST = {
-    "type": "object",
-    "additionalProperties": False,
-    "required": [
-        "status",
-        "msgType",
-        "severity",
-        "urgency",
-        "certainty",
-        "event",
-        "headline",
-        "audience",
-        "channels",
-    ],
-    "properties": {
-        "status": {"enum": ["Actual", "Exercise", "Test"]},
-        "msgType": {"enum": ["Alert", "Update", "Cancel"]},
-        "references": {"type": "array", "items": {"type": "string"}, "description": "ids of earlier alerts"},
-        "severity": {"enum": ["Extreme", "Severe", "Moderate", "Minor", "Unknown"]},
-        "urgency": {"enum": ["Immediate", "Expected", "Future", "Past", "Unknown"]},
-        "certainty": {"enum": ["Observed", "Likely", "Possible", "Unlikely", "Unknown"]},
-        "event": {"type": "string", "maxLength": 80},
-        "headline": {"type": "string", "maxLength": 160},
-        "description": {"type": "string", "maxLength": 4000},
-        "instruction": {"type": "string", "maxLength": 1000},
-        "expires": {"type": "string", "format": "date-time"},
-        "audience": AUDIENCE,
-        "channels": {"type": "array", "items": {"enum": ["sms", "voice", "email"]}, "minItems": 1},
-    },
-}
-CHANNEL_COUNTS = {"type": "object", "additionalProperties": {"type": "integer"}}
-ACCEPTED = {
-    "type": "object",
-    "required": ["id", "recipients", "signature", "verification_code"],
-    "properties": {
-        "id": {"type": "string"},
-        "status": {"type": "string"},
-        "msgType": {"type": "string"},
-        "priority": {"enum": ["critical", "high", "bulk"]},
-        "recipients": CHANNEL_COUNTS,
-        "signature": {"type": "string", "description": "base64 Ed25519 signature of the canonical alert"},
-        "key_id": {"type": "string"},
-        "verification_code": {"type": "string"},
-        "links": {"type": "object", "additionalProperties": {"type": "string"}},
-    },
-}
-STATUS = {
-    "type": "object",
-    "required": ["id", "settled", "channels"],
-    "properties": {
-        "id": {"type": "string"},
-        "settled": {"type": "boolean", "description": "every delivery has reached a final state"},
-        "alert": {"type": "object"},
-        "recipients": CHANNEL_COUNTS,
-        "channels": {
-            "type": "object",
-            "additionalProperties": {
-                "type": "object",
-                "properties": {"total": {"type": "integer"}, "states": CHANNEL_COUNTS},
-            },
-        },
-        "signature": {"type": "string"},
-        "key_id": {"type": "string"},
-        "verification_code": {"type": "string"},
-    },
-}
-VERIFY = {
-    "type": "object",
-    "required": ["id", "valid"],
-    "properties": {
-        "id": {"type": "string"},
-        "valid": {"type": "boolean"},
-        "key_id": {"type": "string"},
-        "algorithm": {"const": "Ed25519"},
-        "signature": {"type": "string"},
-        "verification_code": {"type": "string"},
-        "sender": {"type": "string"},
-    },
-}
-ACK_REQUEST = {
-    "type": "object",
-    "required": ["official_id"],
-    "properties": {"official_id": {"type": "string"}, "channel": {"enum": ["operator", "web"]}},
-}
-ACK_RECORDED = {
-    "type": "object",
-    "properties": {
-        "alert_id": {"type": "string"},
-        "official_id": {"type": "string"},
-        "at": {"type": "number"},
-        "channel": {"type": "string"},
-        "first": {"type": "boolean", "description": "false when the official had already acknowledged"},
-    },
-}
-RATES = {
-    "type": "object",
-    "additionalProperties": {
-        "type": "object",
-        "properties": {
-            "acknowledged": {"type": "integer"},
-            "recipients": {"type": "integer"},
-            "rate": {"type": "number"},
-        },
-    },
-}
-ACK_LIST = {
-    "type": "object",
-    "properties": {
-        "alert_id": {"type": "string"},
-        "acknowledged": {"type": "array", "items": {"type": "object"}},
-        "pending": {"type": "array", "items": {"type": "object"}},
-        "by_district": RATES,
-        "by_role": RATES,
-    },
-}
-HTML = {"description": "HTML page", "content": {"text/html": {"schema": {"type": "string"}}}}
-TOKEN = [{"name": "token", "in": "path", "required": True, "schema": {"type": "string"}}]
-KEYS = {
-    "type": "object",
-    "properties": {"keys": {"type": "array", "items": {"type": "object"}}},
-}
-TWILIO_FORM = {
-    "application/x-www-form-urlencoded": {"schema": {"type": "object", "additionalProperties": True}}
-}
-DELIVERY_PARAM = [{"name": "d", "in": "query", "required": True, "schema": {"type": "string"}}]
-ALERT_LIST = {
-    "type": "object",
-    "required": ["alerts"],
-    "properties": {
-        "alerts": {
-            "type": "array",
-            "items": {
-                "type": "object",
-                "required": ["id", "sent", "sender", "status", "msgType", "event", "settled"],
-                "properties": {
-                    "id": {"type": "string"},
-                    "sent": {"type": "string", "format": "date-time"},
-                    "sender": {"type": "string"},
-                    "status": {"enum": ["Actual", "Exercise", "Test"]},
-                    "msgType": {"enum": ["Alert", "Update", "Cancel"]},
-                    "severity": {"type": "string"},
-                    "event": {"type": "string"},
-                    "headline": {"type": "string"},
-                    "recipients": {"type": "object", "additionalProperties": {"type": "integer"}},
-                    "settled": {"type": "boolean"},
-                    "verification_code": {"type": "string"},
-                },
-            },
-        }
-    },
-}
-AUDIT = {
-    "type": "object",
-    "required": ["entries"],
-    "properties": {
-        "entries": {
-            "type": "array",
-            "items": {
-                "type": "object",
-                "required": ["id", "ts", "actor", "action", "outcome", "detail"],
-                "properties": {
-                    "id": {"type": "string", "description": "Redis stream id"},
-                    "ts": {"type": "number", "description": "unix seconds"},
-                    "actor": {"type": "string", "description": "sender name, official id or number ref"},
-                    "action": {"type": "string"},
-                    "outcome": {"type": "string"},
-                    "detail": {"type": "object"},
-                },
-            },
-        }
-    },
-}
-ALERT_ID = [{"name": "alert_id", "in": "path", "required": True, "schema": {"type": "string"}}]
-
-
-def _json(schema: dict[str, Any], description: str) -> dict[str, Any]:
-    return {"description": description, "content": {"application/json": {"schema": schema}}}
-
-
-def _err(description: str) -> dict[str, Any]:
-    return _json(ERROR, description)
-
-
-SIGNED = {"403": _err("X-Twilio-Signature missing or wrong; nothing recorded")}
 
 
 def document() -> dict[str, Any]:
@@ -253,9 +56,9 @@ def document() -> dict[str, Any]:
                         }
                     ],
                     "responses": {
-                        "200": _json(ALERT_LIST, "recent alerts, newest first"),
-                        "401": _err("missing or bad token"),
-                        "422": _err("limit out of range"),
+                        "200": json_body(ALERT_LIST, "recent alerts, newest first"),
+                        "401": error_body("missing or bad token"),
+                        "422": error_body("limit out of range"),
                     },
                 },
                 "post": {
@@ -268,11 +71,11 @@ def document() -> dict[str, Any]:
                         },
                     },
                     "responses": {
-                        "202": _json(ACCEPTED, "accepted, signed and queued for every recipient"),
-                        "400": _err("body is not JSON"),
-                        "401": _err("missing or bad token"),
-                        "403": _err("this sender's role may not send alerts"),
-                        "422": _err("every invalid field, named; nothing stored or sent"),
+                        "202": json_body(ACCEPTED, "accepted, signed and queued for every recipient"),
+                        "400": error_body("body is not JSON"),
+                        "401": error_body("missing or bad token"),
+                        "403": error_body("this sender's role may not send alerts"),
+                        "422": error_body("every invalid field, named; nothing stored or sent"),
                     },
                 },
             },
@@ -289,10 +92,10 @@ def document() -> dict[str, Any]:
                         }
                     ],
                     "responses": {
-                        "200": _json(AUDIT, "audit entries, newest first"),
-                        "401": _err("missing or bad token"),
-                        "403": _err("this sender's role may not read the audit trail"),
-                        "422": _err("limit out of range"),
+                        "200": json_body(AUDIT, "audit entries, newest first"),
+                        "401": error_body("missing or bad token"),
+                        "403": error_body("this sender's role may not read the audit trail"),
+                        "422": error_body("limit out of range"),
                     },
                 }
             },
@@ -302,9 +105,9 @@ def document() -> dict[str, Any]:
                     "security": bearer,
                     "parameters": ALERT_ID,
                     "responses": {
-                        "200": _json(STATUS, "the alert"),
-                        "401": _err("bad token"),
-                        "404": _err("no such alert"),
+                        "200": json_body(STATUS, "the alert"),
+                        "401": error_body("bad token"),
+                        "404": error_body("no such alert"),
                     },
                 }
             },
@@ -312,7 +115,10 @@ def document() -> dict[str, Any]:
                 "get": {
                     "summary": "Check a stored alert against its signature",
                     "parameters": ALERT_ID,
-                    "responses": {"200": _json(VERIFY, "verification result"), "404": _err("no such alert")},
+                    "responses": {
+                        "200": json_body(VERIFY, "verification result"),
+                        "404": error_body("no such alert"),
+                    },
                 }
             },
             "/v1/alerts/{alert_id}/acks": {
@@ -336,8 +142,8 @@ def document() -> dict[str, Any]:
                                 "text/csv": {"schema": {"type": "string"}},
                             },
                         },
-                        "401": _err("bad token"),
-                        "404": _err("no such alert"),
+                        "401": error_body("bad token"),
+                        "404": error_body("no such alert"),
                     },
                 },
                 "post": {
@@ -349,12 +155,12 @@ def document() -> dict[str, Any]:
                         "content": {"application/json": {"schema": ACK_REQUEST}},
                     },
                     "responses": {
-                        "201": _json(ACK_RECORDED, "recorded"),
-                        "200": _json(ACK_RECORDED, "already acknowledged; nothing changed"),
-                        "401": _err("bad token"),
-                        "403": _err("role may not record acknowledgements"),
-                        "404": _err("no such alert"),
-                        "422": _err("bad official_id or channel"),
+                        "201": json_body(ACK_RECORDED, "recorded"),
+                        "200": json_body(ACK_RECORDED, "already acknowledged; nothing changed"),
+                        "401": error_body("bad token"),
+                        "403": error_body("role may not record acknowledgements"),
+                        "404": error_body("no such alert"),
+                        "422": error_body("bad official_id or channel"),
                     },
                 },
             },
@@ -364,10 +170,10 @@ def document() -> dict[str, Any]:
                     "security": bearer,
                     "parameters": ALERT_ID,
                     "responses": {
-                        "202": _json(ACCEPTED, "the all-clear, accepted"),
-                        "401": _err("bad token"),
-                        "403": _err("role may not send alerts"),
-                        "404": _err("no such alert"),
+                        "202": json_body(ACCEPTED, "the all-clear, accepted"),
+                        "401": error_body("bad token"),
+                        "403": error_body("role may not send alerts"),
+                        "404": error_body("no such alert"),
                     },
                 }
             },
@@ -411,12 +217,12 @@ def document() -> dict[str, Any]:
                 }
             },
             "/v1/keys": {
-                "get": {"summary": "Public signing keys", "responses": {"200": _json(KEYS, "keys")}}
+                "get": {"summary": "Public signing keys", "responses": {"200": json_body(KEYS, "keys")}}
             },
             "/v1/openapi.json": {
                 "get": {
                     "summary": "This document",
-                    "responses": {"200": _json({"type": "object"}, "OpenAPI")},
+                    "responses": {"200": json_body({"type": "object"}, "OpenAPI")},
                 }
             },
             "/a/{alert_id}": {
@@ -432,14 +238,14 @@ def document() -> dict[str, Any]:
                 }
             },
             "/healthz": {
-                "get": {"summary": "Liveness", "responses": {"200": _json({"type": "object"}, "alive")}}
+                "get": {"summary": "Liveness", "responses": {"200": json_body({"type": "object"}, "alive")}}
             },
             "/readyz": {
                 "get": {
                     "summary": "Redis reachable and workers alive",
                     "responses": {
-                        "200": _json({"type": "object"}, "ready"),
-                        "503": _json({"type": "object"}, "not ready, with the failing check"),
+                        "200": json_body({"type": "object"}, "ready"),
+                        "503": json_body({"type": "object"}, "not ready, with the failing check"),
                     },
                 }
             },
@@ -483,8 +289,8 @@ def document() -> dict[str, Any]:
                     },
                     "responses": {
                         "204": {"description": "recorded"},
-                        "400": _err("not an array of events"),
-                        "403": _err("ECDSA signature missing, stale or wrong; nothing recorded"),
+                        "400": error_body("not an array of events"),
+                        "403": error_body("ECDSA signature missing, stale or wrong; nothing recorded"),
                     },
                 }
             },

@@ -1,18 +1,19 @@
-"""What every channel adapter takes and gives back."""
+"""What every channel adapter takes and gives back.
+
+An adapter receives what to say (the message's content for its channel) and to whom (envelopes), never
+an alert: it knows its provider, not what happened. Pacing comes in as a `SenderPool`, so an adapter
+does no I/O of its own besides the provider's.
+"""
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator
-from dataclasses import dataclass
+from collections.abc import AsyncGenerator, Mapping
+from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Protocol
 
-from alertnet.acks import make_ack_token
-from alertnet.alerts import Alert, Channel
-from alertnet.contacts import Official
-from alertnet.deliveries import delivery_id
-from alertnet.links import Links
-from alertnet.receipts import Receipt
+from alertnet.domain.messages import Channel, Content
+from alertnet.domain.receipts import Receipt
 
 
 class Outcome(StrEnum):
@@ -39,25 +40,35 @@ class ProviderRecord:
 
 
 @dataclass(frozen=True)
-class OutgoingAlert:
-    """An accepted, signed alert with what every message of it carries."""
+class Outgoing:
+    """One message's content on its way out through one delivery slot ("sms", or "voice@2" for wave 2)."""
 
-    alert: Alert
-    code: str
-    links: Links
-    slot: str = ""  # the delivery slot being sent: "sms", or "voice@2" for escalation wave 2
-    ack_secret: bytes = b""
-    ack_link_seconds: float = 7 * 86400.0
+    message_id: str
+    slot: str
+    content: Content
+    critical: bool = False  # paced with the longer horizon an alert may book ahead
+    expires: float | None = None  # unix seconds: nothing is worth delivering after it
 
-    def delivery_id(self, official_id: str) -> str:
-        return delivery_id(self.alert.id, self.slot, official_id)
 
-    def ack_link(self, official_id: str) -> str:
-        """The official's own acknowledgement link (email), or the alert page when acks are not asked."""
-        if not self.ack_secret:
-            return self.links.alert_page(self.alert.id)
-        expires = self.alert.sent.timestamp() + self.ack_link_seconds
-        return self.links.ack_page(make_ack_token(self.ack_secret, self.alert.id, official_id, expires))
+@dataclass(frozen=True)
+class Envelope:
+    """One recipient's copy: the address on this channel and the parts filled in for them alone."""
+
+    official_id: str
+    address: str
+    name: str
+    delivery_id: str
+    personal: Mapping[str, str] = field(default_factory=dict)  # substitution tag -> value
+
+
+class SenderPool(Protocol):
+    """The provider identities (numbers) to send from, handed out at their configured rate."""
+
+    senders: tuple[str, ...]
+
+    async def acquire(self, *, critical: bool) -> str:
+        """Wait for the next free slot on some sender and return that sender."""
+        ...
 
 
 class ChannelAdapter(Protocol):
@@ -65,20 +76,17 @@ class ChannelAdapter(Protocol):
     # Whether `status` can ask the provider about one message (SendGrid's v3 Mail Send cannot).
     looks_up_status: bool
 
-    def address(self, official: Official) -> str | None:
-        """The official's address on this channel, or None if they have none."""
-
-    def send(self, outgoing: OutgoingAlert, recipients: list[Official]) -> AsyncGenerator[SendResult, None]:
-        """Send to every recipient, yielding one result per recipient as it completes."""
+    def send(self, outgoing: Outgoing, envelopes: list[Envelope]) -> AsyncGenerator[SendResult, None]:
+        """Send to every envelope, yielding one result per envelope as it completes."""
         ...
 
     async def find_accepted(
-        self, outgoing: OutgoingAlert, official: Official, since: float
+        self, outgoing: Outgoing, envelope: Envelope, since: float
     ) -> ProviderRecord | None:
-        """This alert's message to `official` that the provider accepted at or after `since` (unix
-        seconds), or None if it has none. Asked before sending again after an attempt whose
-        outcome was never known (a timeout, a worker or Redis that died): the provider, not our record, says
-        whether it went out. Raises on a provider error: then nobody knows, and nothing is sent yet."""
+        """This message's copy to `envelope` that the provider accepted at or after `since` (unix seconds),
+        or None if it has none. Asked before sending again after an attempt whose outcome was never known
+        (a timeout, a worker or Redis that died): the provider, not our record, says whether it went out.
+        Raises on a provider error: then nobody knows, and nothing is sent yet."""
         ...
 
     async def status(self, provider_id: str) -> Receipt | None:

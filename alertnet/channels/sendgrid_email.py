@@ -10,33 +10,30 @@ from typing import Any
 from python_http_client.exceptions import HTTPError
 from sendgrid import SendGridAPIClient
 
-from alertnet.alerts import Channel
-from alertnet.channels.base import Outcome, OutgoingAlert, ProviderRecord, SendResult
-from alertnet.contacts import Official
-from alertnet.receipts import Receipt
-from alertnet.render import email_shared_bodies, email_subject
+from alertnet.channels.base import Envelope, Outcome, Outgoing, ProviderRecord, SendResult
+from alertnet.domain.messages import Channel
+from alertnet.domain.receipts import Receipt
 from alertnet.settings import Settings
 
-ACK_TAG = "-ack_link-"
 REQUEST_TIMEOUT = 30.0
 
 
-def split_requests(recipients: list[Official], size: int) -> list[list[Official]]:
-    """Group recipients into requests of at most `size`, no address twice in one request.
+def split_requests(envelopes: list[Envelope], size: int) -> list[list[Envelope]]:
+    """Group envelopes into requests of at most `size`, no address twice in one request.
 
     Officials who share one mailbox (a district office) each get their own email, in different requests:
     SendGrid refuses a request that names an address twice.
     """
-    groups: list[tuple[list[Official], set[str]]] = []
-    for official in recipients:
-        address = (official.email or "").lower()
+    groups: list[tuple[list[Envelope], set[str]]] = []
+    for envelope in envelopes:
+        address = envelope.address.lower()
         for members, seen in groups:
             if len(members) < size and address not in seen:
-                members.append(official)
+                members.append(envelope)
                 seen.add(address)
                 break
         else:
-            groups.append(([official], {address}))
+            groups.append(([envelope], {address}))
     return [members for members, _ in groups]
 
 
@@ -55,47 +52,43 @@ class SendGridEmail:
         host = settings.sim.base_url if settings.sendgrid_simulated else "https://api.sendgrid.com"
         return cls(SendGridAPIClient(settings.sendgrid_api_key, host=host), settings)
 
-    def address(self, official: Official) -> str | None:
-        return official.email
-
-    def _request_body(
-        self, outgoing: OutgoingAlert, group: list[Official], html: str, text: str
-    ) -> dict[str, Any]:
+    def _request_body(self, outgoing: Outgoing, group: list[Envelope]) -> dict[str, Any]:
+        email = outgoing.content.email
+        if email is None:
+            raise ValueError(f"message {outgoing.message_id} has no email content")
         personalizations = []
-        for official in group:
-            personalizations.append(
-                {
-                    "to": [{"email": official.email, "name": official.name}],
-                    "substitutions": {ACK_TAG: outgoing.ack_link(official.id)},
-                    "custom_args": {"delivery_id": outgoing.delivery_id(official.id)},
-                }
-            )
+        for envelope in group:
+            personalization: dict[str, Any] = {
+                "to": [{"email": envelope.address, "name": envelope.name}],
+                "custom_args": {"delivery_id": envelope.delivery_id},
+            }
+            if envelope.personal:
+                personalization["substitutions"] = dict(envelope.personal)
+            personalizations.append(personalization)
         return {
             "personalizations": personalizations,
             "from": {"email": self.from_email, "name": self.from_name},
-            "subject": email_subject(outgoing.alert),
-            "content": [{"type": "text/plain", "value": text}, {"type": "text/html", "value": html}],
-            "custom_args": {"alert_id": outgoing.alert.id},
+            "subject": email.subject,
+            "content": [
+                {"type": "text/plain", "value": email.text},
+                {"type": "text/html", "value": email.html},
+            ],
+            "custom_args": {"alert_id": outgoing.message_id},
         }
 
     def _post(self, body: dict[str, Any]) -> str:
         response = self.client.client.mail.send.post(request_body=body, timeout=REQUEST_TIMEOUT)
         return str(response.headers.get("X-Message-Id", ""))
 
-    async def send(
-        self, outgoing: OutgoingAlert, recipients: list[Official]
-    ) -> AsyncGenerator[SendResult, None]:
-        html, text = email_shared_bodies(
-            outgoing.alert, code=outgoing.code, link=outgoing.links.alert_page(outgoing.alert.id)
-        )
-        for group in split_requests(recipients, self.batch_size):
-            body = self._request_body(outgoing, group, html, text)
+    async def send(self, outgoing: Outgoing, envelopes: list[Envelope]) -> AsyncGenerator[SendResult, None]:
+        for group in split_requests(envelopes, self.batch_size):
+            body = self._request_body(outgoing, group)
             outcome, provider_id, reason = await asyncio.to_thread(self._send_request, body)
-            for official in group:
-                yield SendResult(official.id, outcome, provider_id=provider_id, reason=reason)
+            for envelope in group:
+                yield SendResult(envelope.official_id, outcome, provider_id=provider_id, reason=reason)
 
     async def find_accepted(
-        self, outgoing: OutgoingAlert, official: Official, since: float
+        self, outgoing: Outgoing, envelope: Envelope, since: float
     ) -> ProviderRecord | None:
         """v3 Mail Send has no look-up of what it accepted (that is the paid Email Activity API): an email
         whose request timed out is sent again, the one duplicate the hub allows itself."""

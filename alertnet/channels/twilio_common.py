@@ -11,10 +11,7 @@ from twilio.base.exceptions import TwilioRestException
 from twilio.http.async_http_client import AsyncTwilioHttpClient
 from twilio.rest import Client
 
-from alertnet.alerts import Priority
-from alertnet.channels.base import Outcome, OutgoingAlert, SendResult
-from alertnet.contacts import Official
-from alertnet.ratelimit import Pacer
+from alertnet.channels.base import Envelope, Outcome, Outgoing, SenderPool, SendResult
 from alertnet.settings import Settings
 
 
@@ -64,27 +61,25 @@ def accepted_since(resources: list[Any], since: float, matches: Callable[[Any], 
 
 
 async def paced_sends(
-    outgoing: OutgoingAlert,
-    recipients: list[Official],
+    outgoing: Outgoing,
+    envelopes: list[Envelope],
     *,
-    pacer: Pacer,
+    pool: SenderPool,
     max_in_flight: int,
-    create: Callable[[Official, str, str], Awaitable[Any]],
+    create: Callable[[Envelope, str], Awaitable[Any]],
 ) -> AsyncGenerator[SendResult, None]:
-    """One provider request per recipient, at most `max_in_flight` at once, each on a paced sender.
+    """One provider request per envelope, at most `max_in_flight` at once, each on a paced sender.
 
-    `create(official, sender, delivery_id)` starts the SDK call; results are yielded as they complete.
+    `create(envelope, sender)` starts the SDK call; results are yielded as they complete.
     """
-    critical = outgoing.alert.priority is Priority.CRITICAL
     gate = asyncio.Semaphore(max_in_flight)
 
-    async def send_one(official: Official) -> SendResult:
+    async def send_one(envelope: Envelope) -> SendResult:
         async with gate:
-            sender = await pacer.acquire(critical=critical)
-            call = create(official, sender, outgoing.delivery_id(official.id))
-            return await classify_twilio_call(official.id, call)
+            sender = await pool.acquire(critical=outgoing.critical)
+            return await classify_twilio_call(envelope.official_id, create(envelope, sender))
 
-    tasks = [asyncio.ensure_future(send_one(o)) for o in recipients]
+    tasks = [asyncio.ensure_future(send_one(e)) for e in envelopes]
     try:
         for done in asyncio.as_completed(tasks):
             yield await done

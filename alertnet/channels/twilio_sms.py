@@ -2,58 +2,57 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncGenerator, Awaitable
-from datetime import UTC, datetime
 from typing import Any
 
 from twilio.rest import Client
 
-from alertnet.alerts import Channel
-from alertnet.channels.base import OutgoingAlert, ProviderRecord, SendResult
+from alertnet.channels.base import Envelope, Outgoing, ProviderRecord, SenderPool, SendResult
 from alertnet.channels.twilio_common import LOOKUP_LIMIT, accepted_since, close_async_client, paced_sends
-from alertnet.contacts import Official
-from alertnet.ratelimit import Pacer
-from alertnet.receipts import Receipt, sms_receipt
-from alertnet.render import sms_text
+from alertnet.channels.twilio_webhooks import sms_receipt
+from alertnet.domain.links import Links
+from alertnet.domain.messages import Channel
+from alertnet.domain.receipts import Receipt
 
 
 class TwilioSms:
     channel = Channel.SMS
     looks_up_status = True
 
-    def __init__(self, client: Client, pacer: Pacer, *, validity_seconds: int, max_in_flight: int) -> None:
+    def __init__(
+        self, client: Client, pool: SenderPool, links: Links, *, validity_seconds: int, max_in_flight: int
+    ) -> None:
         self.client = client
-        self.pacer = pacer
+        self.pool = pool
+        self.links = links
         self.validity_seconds = validity_seconds
         self.max_in_flight = max_in_flight
 
-    def address(self, official: Official) -> str | None:
-        return official.mobile
-
-    def send(self, outgoing: OutgoingAlert, recipients: list[Official]) -> AsyncGenerator[SendResult, None]:
+    def send(self, outgoing: Outgoing, envelopes: list[Envelope]) -> AsyncGenerator[SendResult, None]:
         body = _body(outgoing)
-        validity = sms_validity(self.validity_seconds, outgoing.alert.expires)
+        validity = sms_validity(self.validity_seconds, outgoing.expires)
 
-        def create(official: Official, sender: str, did: str) -> Awaitable[Any]:
+        def create(envelope: Envelope, sender: str) -> Awaitable[Any]:
             call: Awaitable[Any] = self.client.messages.create_async(
-                to=official.mobile,
+                to=envelope.address,
                 from_=sender,
                 body=body,
-                status_callback=outgoing.links.sms_status(did),
+                status_callback=self.links.sms_status(envelope.delivery_id),
                 validity_period=validity,
             )
             return call
 
         return paced_sends(
-            outgoing, recipients, pacer=self.pacer, max_in_flight=self.max_in_flight, create=create
+            outgoing, envelopes, pool=self.pool, max_in_flight=self.max_in_flight, create=create
         )
 
     async def find_accepted(
-        self, outgoing: OutgoingAlert, official: Official, since: float
+        self, outgoing: Outgoing, envelope: Envelope, since: float
     ) -> ProviderRecord | None:
-        # Every SMS of an alert has the same body, and the list is newest first.
+        # Every SMS of a message has the same body, and the list is newest first.
         body = _body(outgoing)
-        listed = await self.client.messages.list_async(to=official.mobile, limit=LOOKUP_LIMIT)
+        listed = await self.client.messages.list_async(to=envelope.address, limit=LOOKUP_LIMIT)
         found = accepted_since(listed, since, lambda m: m.body == body)
         return None if found is None else ProviderRecord(str(found.sid), _receipt(found))
 
@@ -68,16 +67,18 @@ def _receipt(message: Any) -> Receipt | None:
     return sms_receipt(str(message.status or ""), str(message.error_code or ""))
 
 
-def _body(outgoing: OutgoingAlert) -> str:
-    return sms_text(outgoing.alert, code=outgoing.code, link=outgoing.links.alert_page(outgoing.alert.id))
+def _body(outgoing: Outgoing) -> str:
+    if outgoing.content.sms is None:
+        raise ValueError(f"message {outgoing.message_id} has no SMS content")
+    return outgoing.content.sms
 
 
-def sms_validity(configured: int, expires: datetime | None) -> int:
-    """Twilio's ValidityPeriod: the configured bound, shorter if the alert expires sooner (1..36000 s).
+def sms_validity(configured: int, expires: float | None) -> int:
+    """Twilio's ValidityPeriod: the configured bound, shorter if the message expires sooner (1..36000 s).
 
     A lockdown notice that would arrive after the alert expired is better dropped by Twilio.
     """
     seconds = configured
     if expires is not None:
-        seconds = min(seconds, int((expires - datetime.now(UTC)).total_seconds()))
+        seconds = min(seconds, int(expires - time.time()))
     return max(1, min(36000, seconds))

@@ -1,8 +1,8 @@
 """Voice calls through Twilio Programmable Voice.
 
-The hub renders each call's TwiML (say the alert twice with its code, gather one digit) and hands it to
-Twilio with the call, so a call plays even if the hub is busy when it is answered; only a TwiML longer
-than Twilio's inline limit is fetched from the hub at answer time instead.
+The message's script becomes the call's TwiML here (say each pass, gather one digit), handed to Twilio
+with the call, so a call plays even if the hub is busy when it is answered; only a TwiML longer than
+Twilio's inline limit is fetched from the hub at answer time instead.
 """
 
 from __future__ import annotations
@@ -11,19 +11,39 @@ from collections.abc import AsyncGenerator, Awaitable
 from typing import Any
 
 from twilio.rest import Client
+from twilio.twiml.voice_response import VoiceResponse
 
-from alertnet.alerts import Channel
-from alertnet.channels.base import OutgoingAlert, ProviderRecord, SendResult
+from alertnet.channels.base import Envelope, Outgoing, ProviderRecord, SenderPool, SendResult
 from alertnet.channels.twilio_common import LOOKUP_LIMIT, accepted_since, close_async_client, paced_sends
-from alertnet.contacts import Official
-from alertnet.ratelimit import Pacer
-from alertnet.receipts import Receipt, call_receipt
-from alertnet.render import voice_twiml
+from alertnet.channels.twilio_webhooks import call_receipt
+from alertnet.domain.links import Links
+from alertnet.domain.messages import Channel, VoiceScript
+from alertnet.domain.receipts import Receipt
 
 # Only the final outcome feeds the hub (completed, busy, no-answer, failed): every extra event per call
 # would be one more webhook request per official on a statewide call-out.
 CALL_EVENTS = ["completed"]
 INLINE_TWIML_LIMIT = 4000
+
+
+def voice_twiml(script: VoiceScript, *, gather_action: str | None) -> str:
+    """TwiML for a call: each pass of the script, then (with ``gather_action`` and a prompt) the passes
+    and the prompt inside ``<Gather numDigits="1" action=... method="POST">``, followed by a final
+    ``<Say>`` for callers who press nothing."""
+    response = VoiceResponse()
+    if gather_action is not None and script.ack_prompt:
+        gather = response.gather(num_digits=1, action=gather_action, method="POST")
+        for text in script.passes:
+            gather.say(text, language="en-US")
+            gather.pause(length=1)
+        gather.say(script.ack_prompt, language="en-US")
+        response.say(script.closing_after_prompt, language="en-US")
+    else:
+        for text in script.passes:
+            response.say(text, language="en-US")
+            response.pause(length=1)
+        response.say(script.closing, language="en-US")
+    return str(response.to_xml(xml_declaration=True))
 
 
 def _receipt(call: Any) -> Receipt | None:
@@ -34,45 +54,44 @@ class TwilioVoice:
     channel = Channel.VOICE
     looks_up_status = True
 
-    def __init__(self, client: Client, pacer: Pacer, *, max_in_flight: int) -> None:
+    def __init__(self, client: Client, pool: SenderPool, links: Links, *, max_in_flight: int) -> None:
         self.client = client
-        self.pacer = pacer
+        self.pool = pool
+        self.links = links
         self.max_in_flight = max_in_flight
 
-    def address(self, official: Official) -> str | None:
-        return official.voice
+    def send(self, outgoing: Outgoing, envelopes: list[Envelope]) -> AsyncGenerator[SendResult, None]:
+        script = outgoing.content.voice
+        if script is None:
+            raise ValueError(f"message {outgoing.message_id} has no voice content")
 
-    def send(self, outgoing: OutgoingAlert, recipients: list[Official]) -> AsyncGenerator[SendResult, None]:
-        def create(official: Official, sender: str, did: str) -> Awaitable[Any]:
-            twiml = voice_twiml(
-                outgoing.alert, code=outgoing.code, gather_action=outgoing.links.call_gather(did)
-            )
+        def create(envelope: Envelope, sender: str) -> Awaitable[Any]:
+            did = envelope.delivery_id
+            twiml = voice_twiml(script, gather_action=self.links.call_gather(did))
             source = (
-                {"twiml": twiml}
-                if len(twiml) <= INLINE_TWIML_LIMIT
-                else {"url": outgoing.links.call_twiml(did)}
+                {"twiml": twiml} if len(twiml) <= INLINE_TWIML_LIMIT else {"url": self.links.call_twiml(did)}
             )
             call: Awaitable[Any] = self.client.calls.create_async(
-                to=official.voice,
+                to=envelope.address,
                 from_=sender,
                 **source,
-                status_callback=outgoing.links.call_status(did),
+                status_callback=self.links.call_status(did),
                 status_callback_event=CALL_EVENTS,
                 machine_detection="Enable",
             )
             return call
 
         return paced_sends(
-            outgoing, recipients, pacer=self.pacer, max_in_flight=self.max_in_flight, create=create
+            outgoing, envelopes, pool=self.pool, max_in_flight=self.max_in_flight, create=create
         )
 
     async def find_accepted(
-        self, outgoing: OutgoingAlert, official: Official, since: float
+        self, outgoing: Outgoing, envelope: Envelope, since: float
     ) -> ProviderRecord | None:
         # A call resource names neither its TwiML nor its callback: any call from the hub to this number
         # since the attempt was claimed is taken as that attempt.
-        for sender in self.pacer.senders:
-            listed = await self.client.calls.list_async(to=official.voice, from_=sender, limit=LOOKUP_LIMIT)
+        for sender in self.pool.senders:
+            listed = await self.client.calls.list_async(to=envelope.address, from_=sender, limit=LOOKUP_LIMIT)
             found = accepted_since(listed, since, lambda _call: True)
             if found is not None:
                 return ProviderRecord(str(found.sid), _receipt(found))

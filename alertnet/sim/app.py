@@ -6,14 +6,16 @@ import asyncio
 import contextlib
 import signal
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 from aiohttp import web
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from alertnet.settings import SimSettings
 from alertnet.sim import control
 from alertnet.sim.context import SIM, Sim
+from alertnet.sim.event_keys import publish_event_key
 from alertnet.sim.sendgrid import SendGridApi
+from alertnet.sim.settings import SimSettings
 from alertnet.sim.twilio import TwilioApi
 
 # SendGrid accepts up to 30 MB per request; 1,000 personalizations with links fit easily.
@@ -70,8 +72,17 @@ async def run_sim(
     sendgrid_key: str,
     hub_url: str,
     event_key: ec.EllipticCurvePrivateKey | None = None,
+    event_key_path: Path | None = None,
 ) -> None:
-    """Serve the simulators on settings.host:settings.port until SIGTERM / SIGINT (or cancellation)."""
+    """Serve the simulators on settings.host:settings.port until SIGTERM / SIGINT (or cancellation).
+
+    SendGrid events are signed with `event_key`, or with the key at `event_key_path` (created there on first
+    start), whose public half is written to `public_key_path(event_key_path)` before serving starts.
+    """
+    if event_key_path is not None:
+        if event_key is not None:
+            raise ValueError("pass event_key or event_key_path, not both")
+        event_key = publish_event_key(event_key_path)
     app = create_sim_app(
         settings,
         account_sid=account_sid,

@@ -21,7 +21,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from twilio.request_validator import RequestValidator
 from yarl import URL
 
-from alertnet.event_keys import sign_events
+from alertnet.sim.event_keys import sign_events
 from alertnet.sim.http1 import Http1Pool
 from alertnet.sim.store import Store
 

@@ -9,9 +9,9 @@ from typing import Any
 from aiohttp import web
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from alertnet.settings import SimSettings
 from alertnet.sim.callbacks import Dispatcher
 from alertnet.sim.faults import Faults
+from alertnet.sim.settings import SimSettings
 from alertnet.sim.store import Store
 
 

@@ -7,8 +7,8 @@ import time
 
 from redis.asyncio import Redis
 
-from alertnet import constants as k
-from alertnet.acks import Ack
+from alertnet.domain.acks import Ack
+from alertnet.store import keys as k
 from alertnet.store.scripts import NEWEST_OPEN_ALERT
 
 OPEN_ALERT_MAX_AGE_SECONDS = 7 * 86400

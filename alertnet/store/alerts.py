@@ -1,4 +1,5 @@
-"""Alerts and their deliveries in Redis (async side: reads, and state moves by Lua script)."""
+"""Alerts and their deliveries in Redis: the signed record, escalation timers, reads, and state moves
+(by Lua script). Writes made at fan-out are staged on the fan-out's transaction (`stage_alert`)."""
 
 from __future__ import annotations
 
@@ -8,11 +9,14 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import redis
 from redis.asyncio import Redis
 
-from alertnet import constants as k
-from alertnet.deliveries import FINAL_STATES, Delivery, DeliveryState
+from alertnet.domain.deliveries import AlertProgress, Delivery, DeliveryState
+from alertnet.store import keys as k
 from alertnet.store.scripts import TRANSITION
+
+HSET_CHUNK = 2000
 
 
 @dataclass(frozen=True)
@@ -26,19 +30,32 @@ class StateMove:
     reason: str = ""
 
 
-@dataclass(frozen=True)
-class AlertProgress:
-    totals: dict[str, int]
-    counts: dict[str, dict[str, int]]
-
-    @property
-    def settled(self) -> bool:
-        """True once every delivery of every channel is in a final state."""
-        for channel, total in self.totals.items():
-            done = sum(n for state, n in self.counts.get(channel, {}).items() if state in FINAL_STATES)
-            if done < total:
-                return False
-        return True
+def stage_alert(
+    pipe: redis.client.Pipeline,
+    alert_id: str,
+    record_json: str,
+    *,
+    created: float,
+    code: str,
+    recipients: Sequence[str],
+    wants_ack: bool,
+    escalation: Sequence[tuple[str, float]] = (),
+    plan_json: str = "",
+) -> None:
+    """Queue an alert's writes on the fan-out's transaction: the signed record, the index by time, the
+    verification code, whom it went to, whether a bare "1" may still acknowledge it, and its escalation
+    timers (member "alert_id|wave" -> due time) with their plan."""
+    pipe.set(k.ALERT_KEY + alert_id, record_json)
+    pipe.zadd(k.ALERTS_INDEX, {alert_id: created})
+    if code:
+        pipe.set(k.CODE_KEY + code, alert_id)
+    for start in range(0, len(recipients), HSET_CHUNK):
+        pipe.sadd(k.RECIPIENTS_KEY + alert_id, *recipients[start : start + HSET_CHUNK])
+    if wants_ack:
+        pipe.zadd(k.ACK_OPEN, {alert_id: created})
+    if escalation:
+        pipe.zadd(k.ESCALATION_DUE, dict(escalation))
+        pipe.set(k.ESCALATION_PLAN + alert_id, plan_json)
 
 
 class AlertStore:
@@ -50,6 +67,26 @@ class AlertStore:
         """The stored signed alert record, or None."""
         raw = await self.redis.get(k.ALERT_KEY + alert_id)
         return None if raw is None else dict(json.loads(raw))
+
+    async def escalation_plan(self, alert_id: str) -> dict[str, Any] | None:
+        """The alert's escalation plan ({policy, waves}), or None when it escalates no further."""
+        raw = await self.redis.get(k.ESCALATION_PLAN + alert_id)
+        return None if raw is None else dict(json.loads(raw))
+
+    async def closed_reason(self, alert_id: str) -> str | None:
+        """Why the alert's escalation ended (cancelled, all clear), or None while it is open."""
+        raw = await self.redis.get(k.CLOSED_KEY + alert_id)
+        return None if raw is None else str(raw.decode())
+
+    async def close(self, alert_id: str, reason: str) -> None:
+        """End the alert's escalation: mark it closed (the first reason stays) and drop its timers."""
+        plan = await self.escalation_plan(alert_id)
+        members = [f"{alert_id}|{w['wave']}" for w in plan["waves"]] if plan else []
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.set(k.CLOSED_KEY + alert_id, reason, nx=True)
+            if members:
+                pipe.zrem(k.ESCALATION_DUE, *members)
+            await pipe.execute()
 
     async def progress(self, alert_id: str) -> AlertProgress:
         async with self.redis.pipeline(transaction=False) as pipe:

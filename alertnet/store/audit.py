@@ -8,7 +8,7 @@ from typing import Any
 
 from redis.asyncio import Redis
 
-from alertnet import constants as k
+from alertnet.store import keys as k
 
 
 class AuditLog:

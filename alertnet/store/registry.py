@@ -12,9 +12,9 @@ from functools import cached_property
 import redis
 from redis.asyncio import Redis
 
-from alertnet import constants as k
-from alertnet.contacts import Official
-from alertnet.senders import Sender, SenderRole
+from alertnet.domain.contacts import Official
+from alertnet.domain.senders import Sender, SenderRole
+from alertnet.store import keys as k
 
 CHUNK = 5000
 # How often long-running processes reload the snapshot after an import (off their request path).

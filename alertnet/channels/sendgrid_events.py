@@ -1,0 +1,97 @@
+"""What SendGrid sends the hub: the signed Event Webhook (ECDSA), read into receipts per delivery.
+
+SendGrid's event names live here, next to the code that sends to SendGrid. A batch of events is verified
+as a whole (signature over timestamp + raw body, and a fresh timestamp) before anything is read from it.
+"""
+
+from __future__ import annotations
+
+import binascii
+import json
+import time
+from collections.abc import Callable
+
+from sendgrid.helpers.eventwebhook import EventWebhook
+
+from alertnet.domain.deliveries import DeliveryState
+from alertnet.domain.receipts import ACCEPTED, DELIVERED, Receipt, failed, with_reason
+
+EVENT_MAX_AGE_SECONDS = 600
+
+EMAIL_EVENT: dict[str, Receipt] = {
+    "processed": ACCEPTED,
+    "deferred": ACCEPTED,
+    "delivered": DELIVERED,
+    "bounce": failed("bounce"),
+    "dropped": failed("dropped"),
+}
+
+
+def email_receipt(event: str, reason: str = "") -> Receipt | None:
+    receipt = EMAIL_EVENT.get(event.lower())
+    if receipt is not None and reason and receipt.to is DeliveryState.FAILED:
+        return with_reason(receipt, f"{receipt.reason}: {reason}")
+    return receipt
+
+
+class EventsRefused(ValueError):
+    """The request is not a readable batch of events (the message says why, naming the field)."""
+
+    def __init__(self, message: str, error: str = "invalid_request") -> None:
+        super().__init__(message)
+        self.error = error
+
+
+class SendGridEvents:
+    """Verifies and reads Event Webhook batches. `public_key` returns the verification key SendGrid shows
+    (base64 DER); it is asked at each batch until it has one, so a key published later is picked up."""
+
+    def __init__(self, public_key: Callable[[], str]) -> None:
+        self._public_key = public_key
+        self._verifier: EventWebhook | None = None
+
+    def _webhook(self) -> EventWebhook | None:
+        if self._verifier is None:
+            key = self._public_key()
+            if key:
+                self._verifier = EventWebhook(key)
+        return self._verifier
+
+    def verify(self, body: bytes, signature: str, timestamp: str, *, now: float | None = None) -> bool:
+        """True when the signature over timestamp + body holds and the timestamp is fresh."""
+        now = time.time() if now is None else now
+        fresh = timestamp.isdigit() and abs(now - int(timestamp)) <= EVENT_MAX_AGE_SECONDS
+        # No key (sendgrid.event_public_key unset) means nothing can be verified: refuse.
+        verifier = self._webhook() if fresh and signature else None
+        if verifier is None or not verifier.public_key:
+            return False
+        try:
+            return bool(verifier.verify_signature(body.decode("utf-8"), signature, timestamp))
+        except (ValueError, UnicodeDecodeError, binascii.Error):
+            return False
+
+    @staticmethod
+    def receipts(body: bytes) -> dict[str, tuple[Receipt, str]]:
+        """Receipts by delivery id: (receipt, SendGrid message id). Raises EventsRefused on a bad body."""
+        try:
+            events = json.loads(body)
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            raise EventsRefused("body: not valid JSON", "invalid_json") from None
+        if not isinstance(events, list):
+            raise EventsRefused("body: must be a JSON array of events")
+        receipts: dict[str, tuple[Receipt, str]] = {}
+        for event in events:
+            if not isinstance(event, dict):
+                continue
+            did = event.get("delivery_id")
+            receipt = email_receipt(str(event.get("event", "")), str(event.get("reason", "")))
+            if isinstance(did, str) and receipt is not None:
+                previous = receipts.get(did)
+                # Keep the furthest-along event of a batch (delivered beats processed).
+                if previous is None or _rank(receipt) >= _rank(previous[0]):
+                    receipts[did] = (receipt, str(event.get("sg_message_id", "")).split(".")[0])
+        return receipts
+
+
+def _rank(receipt: Receipt) -> int:
+    return 1 if receipt.to is DeliveryState.SENT else 2

@@ -1,0 +1,1 @@
+"""What each message says on each channel: wording and templates, rendered once per message."""

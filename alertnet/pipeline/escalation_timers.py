@@ -1,0 +1,150 @@
+"""Fires due escalation steps: for each, whoever is still unacknowledged gets the step's channels.
+
+Timers live in Redis (a sorted set by due time), so a scheduler can stop and start without losing or
+doubling a step, and several schedulers can run: a step is claimed by one of them (Lua), and its
+deliveries, jobs and the timer's removal are written in one transaction.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from typing import Any
+
+import structlog
+from redis.asyncio import Redis
+
+from alertnet.domain.escalation import DueStep, Policy, Whom, is_covered, step_targets, superseded
+from alertnet.domain.messages import Channel
+from alertnet.pipeline.batches import QUEUE_FOR_PRIORITY, batch_sizes, plan_batches
+from alertnet.pipeline.enqueue import Dispatcher
+from alertnet.pipeline.messages import MessageLoader
+from alertnet.pipeline.receipts import FAILOVER_SLOT
+from alertnet.settings import Settings
+from alertnet.store import keys as k
+from alertnet.store.acks import AckStore
+from alertnet.store.alerts import AlertStore
+from alertnet.store.registry import OfficialStore
+from alertnet.store.scripts import CLAIM_DUE_STEPS
+
+log = structlog.get_logger("alertnet.escalator")
+FIRING_LEASE_SECONDS = 60.0
+CLAIM_LIMIT = 100
+RECIPIENT_CACHE_ALERTS = 16
+
+
+class Escalator:
+    def __init__(
+        self,
+        settings: Settings,
+        redis: Redis,
+        dispatcher: Dispatcher,
+        policies: list[Policy],
+        messages: MessageLoader,
+    ) -> None:
+        self.settings = settings
+        self.redis = redis
+        self.dispatcher = dispatcher
+        self.policies = {p.name: p for p in policies}
+        self.messages = messages
+        self.alerts = AlertStore(redis)
+        self.acks = AckStore(redis)
+        self.officials = OfficialStore(redis)
+        self._claim = redis.register_script(CLAIM_DUE_STEPS)
+        self._recipient_cache: dict[str, list[str]] = {}
+
+    async def fire_due(self, now: float | None = None) -> int:
+        """Fire every step due by `now`; returns how many were fired."""
+        now = time.time() if now is None else now
+        claimed = await self._claim(
+            keys=[k.ESCALATION_DUE, k.ESCALATION_FIRING], args=[now, FIRING_LEASE_SECONDS, CLAIM_LIMIT]
+        )
+        fired = 0
+        for i in range(0, len(claimed), 2):
+            member = claimed[i].decode()
+            try:
+                await self.fire(member, float(claimed[i + 1]))
+                fired += 1
+            except Exception:
+                # The lease runs out and another tick (or scheduler) fires it again.
+                log.exception("escalation_step_failed", step=member)
+        return fired
+
+    async def _recipients(self, alert_id: str) -> list[str]:
+        """The alert's first recipients, sorted (they never change once it is sent, so kept here)."""
+        found = self._recipient_cache.get(alert_id)
+        if found is None:
+            found = sorted(await self.acks.recipients(alert_id))
+            self._recipient_cache[alert_id] = found
+            while len(self._recipient_cache) > RECIPIENT_CACHE_ALERTS:
+                self._recipient_cache.pop(next(iter(self._recipient_cache)))
+        return found
+
+    def _first_official_call(self, plan: dict[str, Any], wave: int) -> bool:
+        """True if `wave` is the first step that calls the officials themselves."""
+        policy = self.policies[plan["policy"]]
+        for info in sorted(plan["waves"], key=lambda w: w["wave"]):
+            step = policy.steps[info["step"]]
+            if Channel.VOICE in step.channels and Whom.OFFICIAL in step.whom:
+                return bool(info["wave"] == wave)
+        return False
+
+    async def fire(self, member: str, due: float) -> None:
+        alert_id, wave_text = member.split("|")
+        wave = int(wave_text)
+        bound = log.bind(alert_id=alert_id, wave=wave)
+        message = await self.messages.get(alert_id)
+        plan_raw = await self.redis.get(k.ESCALATION_PLAN + alert_id)
+        closed = await self.redis.get(k.CLOSED_KEY + alert_id)
+        if message is None or plan_raw is None or closed is not None:
+            await self.redis.zrem(k.ESCALATION_FIRING, member)
+            return
+        plan: dict[str, Any] = json.loads(plan_raw)
+        info = next(w for w in plan["waves"] if w["wave"] == wave)
+        waves = [DueStep(w["due"], w["step"], w["repetition"], w["wave"]) for w in plan["waves"]]
+        # Late (the scheduler was down): a step overtaken by its own next repetition, or due after the
+        # alert expired, is dropped rather than sent out of its time.
+        expired = message.expires is not None and message.expires <= time.time()
+        if expired or superseded(waves, wave, time.time()):
+            await self.redis.zrem(k.ESCALATION_FIRING, member)
+            reason = "alert expired" if expired else "overtaken by its next repetition"
+            bound.warning(
+                "escalation_step_dropped", step=info["step"], reason=reason, late=round(time.time() - due, 1)
+            )
+            return
+        step = self.policies[plan["policy"]].steps[info["step"]]
+        registry = (await self.officials.snapshot()).by_id
+        acked = await self.acks.acked_ids(alert_id)
+        recipients = await self._recipients(alert_id)
+        waiting = [r for r in recipients if not is_covered(r, acked, registry)] if acked else recipients
+        targets = step_targets(step, waiting, registry)
+        if Channel.VOICE in targets and self._first_official_call(plan, wave):
+            # Officials whose SMS failed were called at once; this step's call came early for them.
+            called = await self.alerts.delivery_ids(alert_id, FAILOVER_SLOT)
+            targets[Channel.VOICE] = [i for i in targets[Channel.VOICE] if i not in called]
+            if not targets[Channel.VOICE]:
+                del targets[Channel.VOICE]
+        slots = {f"{channel.value}@{wave}": ids for channel, ids in targets.items()}
+        batches = plan_batches(
+            alert_id, slots, batch_sizes(self.settings), QUEUE_FOR_PRIORITY[message.priority]
+        )
+        await asyncio.to_thread(
+            self.dispatcher.store_wave_and_enqueue,
+            alert_id,
+            member,
+            slots,
+            batches,
+        )
+        lateness = time.time() - due
+        async with self.redis.pipeline(transaction=False) as pipe:
+            pipe.lpush(k.ESCALATION_LATENESS, f"{lateness:.4f}")
+            pipe.ltrim(k.ESCALATION_LATENESS, 0, 9999)
+            await pipe.execute()
+        bound.info(
+            "escalation_step_fired",
+            step=info["step"],
+            unacknowledged=len(waiting),
+            targets={slot: len(ids) for slot, ids in slots.items()},
+            lateness=round(lateness, 3),
+        )

@@ -1,0 +1,98 @@
+"""Provider receipts applied to deliveries, and what an undelivered alert SMS sets off at once: a call.
+
+Used for status callbacks and events (through the webhook service) and for receipts looked up by the
+scheduler (`alertnet.pipeline.reconcile`): the same state moves either way, so they cannot contradict.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import defaultdict
+from collections.abc import Mapping
+
+import structlog
+
+from alertnet.domain.deliveries import DeliveryState, split_delivery_id
+from alertnet.domain.messages import Channel
+from alertnet.domain.receipts import Receipt
+from alertnet.pipeline.batches import QUEUE_FOR_PRIORITY, batch_sizes, plan_batches
+from alertnet.pipeline.enqueue import Dispatcher
+from alertnet.pipeline.messages import MessageLoader
+from alertnet.settings import Settings
+from alertnet.store.acks import AckStore
+from alertnet.store.alerts import AlertStore, StateMove
+from alertnet.store.registry import OfficialStore
+
+log = structlog.get_logger("alertnet.receipts")
+
+# Calls placed at once because an alert SMS failed (delivery outcomes feed escalation).
+FAILOVER_SLOT = "voice@f"
+
+
+class ReceiptApplier:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        alerts: AlertStore,
+        acks: AckStore,
+        officials: OfficialStore,
+        messages: MessageLoader,
+        dispatcher: Dispatcher,
+    ) -> None:
+        self.settings = settings
+        self.alerts = alerts
+        self.acks = acks
+        self.officials = officials
+        self.messages = messages
+        self.dispatcher = dispatcher
+
+    async def apply(self, receipts: Mapping[str, tuple[Receipt, str]]) -> int:
+        """Apply provider receipts keyed by delivery id: (receipt, provider id). Returns how many moved."""
+        grouped: dict[tuple[str, str], list[StateMove]] = defaultdict(list)
+        for did, (receipt, provider_id) in receipts.items():
+            try:
+                message_id, channel, official_id = split_delivery_id(did)
+            except ValueError:
+                continue
+            grouped[(message_id, channel)].append(
+                StateMove(official_id, receipt.to, receipt.allowed_from, provider_id, receipt.reason)
+            )
+        moved = 0
+        for (message_id, channel), moves in grouped.items():
+            applied = await self.alerts.move(message_id, channel, moves)
+            moved += sum(applied)
+            failed = [
+                m.official_id
+                for m, ok in zip(moves, applied, strict=True)
+                if ok and m.to is DeliveryState.FAILED
+            ]
+            if failed and channel == Channel.SMS.value:
+                await self._fail_over_to_voice(message_id, failed)
+        return moved
+
+    async def _fail_over_to_voice(self, alert_id: str, official_ids: list[str]) -> None:
+        """An alert SMS that did not arrive moves its official to a call at once, instead of waiting for
+        the policy's voice step (which then skips them: the call already came)."""
+        if await self.alerts.escalation_plan(alert_id) is None or await self.alerts.closed_reason(alert_id):
+            return
+        message = await self.messages.get(alert_id)
+        if message is None or not message.escalatable:
+            return
+        registry = await self.officials.get_many(official_ids)
+        already = await self.alerts.get_deliveries(alert_id, FAILOVER_SLOT, official_ids)
+        acked = await self.acks.acked_ids(alert_id)
+        callable_ids = [
+            i
+            for i in official_ids
+            if i in registry and registry[i].voice and i not in already and i not in acked
+        ]
+        if not callable_ids:
+            return
+        slots = {FAILOVER_SLOT: callable_ids}
+        tag = f"{int(time.time() * 1000)}-"
+        queue = QUEUE_FOR_PRIORITY[message.priority]
+        batches = plan_batches(alert_id, slots, batch_sizes(self.settings), queue, tag=tag)
+        await asyncio.to_thread(self.dispatcher.store_wave_and_enqueue, alert_id, "", slots, batches)
+        log.info("sms_failed_over_to_voice", alert_id=alert_id, officials=len(callable_ids))

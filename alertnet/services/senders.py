@@ -1,0 +1,45 @@
+"""Authorized senders: who a bearer token belongs to, and creating a sender (its token shown once)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from alertnet.domain.senders import Sender, SenderRole, new_token, token_hash, validate_sender_name
+from alertnet.services.errors import BadRequest
+from alertnet.store.audit import AuditLog
+from alertnet.store.registry import SenderStore
+
+
+@dataclass(frozen=True)
+class NewSender:
+    sender: Sender
+    token: str  # shown once; only its hash is kept
+
+
+class SenderService:
+    def __init__(self, senders: SenderStore, audit: AuditLog) -> None:
+        self.senders = senders
+        self.audit = audit
+
+    async def authenticate(self, token: str) -> Sender | None:
+        """The active sender holding this bearer token, or None."""
+        sender = await self.senders.by_token_hash(token_hash(token))
+        return sender if sender and sender.active else None
+
+    async def add(self, name: str, role: SenderRole, *, actor: str = "cli") -> NewSender:
+        """Create (or replace, revoking the old token) a sender. Raises BadRequest for a bad name."""
+        problem = validate_sender_name(name)
+        if problem:
+            raise BadRequest(f"name: {problem}")
+        token = new_token()
+        sender = await self.senders.add(name, role, token_hash(token))
+        await self.audit.record(
+            actor=actor, action="sender_add", outcome="accepted", sender=name, role=role.value
+        )
+        return NewSender(sender, token)
+
+    async def refused(self, method: str, path: str, reason: str) -> None:
+        """Audit a request that tried to send or change something without valid credentials."""
+        await self.audit.record(
+            actor="unauthenticated", action=f"{method} {path}", outcome="unauthorized", reason=reason
+        )

@@ -1,0 +1,99 @@
+"""What providers post to the hub, from a verified request to its effect: status callbacks and events
+become delivery receipts, an inbound SMS or a keypress becomes an acknowledgement, and a call fetches
+its script. Parsing and signature checks are the providers' adapters' (`alertnet.channels`)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from alertnet.channels.sendgrid_events import EventsRefused, SendGridEvents
+from alertnet.channels.twilio_voice import voice_twiml
+from alertnet.channels.twilio_webhooks import TwilioWebhooks
+from alertnet.domain.deliveries import split_delivery_id
+from alertnet.domain.links import Links
+from alertnet.domain.receipts import Receipt
+from alertnet.pipeline.messages import MessageLoader
+from alertnet.pipeline.receipts import ReceiptApplier
+from alertnet.services.acks import AckRefused, AckService
+from alertnet.services.errors import BadRequest, BadSignature, NotFound
+
+KEY_NOT_RECOGNIZED = "That key was not recognized. Reply 1 to the text message to acknowledge. Goodbye."
+KEY_RECORDED = "Thank you. Your acknowledgement has been recorded. Goodbye."
+
+
+class WebhookService:
+    def __init__(
+        self,
+        *,
+        twilio: TwilioWebhooks,
+        sendgrid: SendGridEvents,
+        receipts: ReceiptApplier,
+        acks: AckService,
+        messages: MessageLoader,
+        links: Links,
+    ) -> None:
+        self.twilio = twilio
+        self.sendgrid = sendgrid
+        self.receipts = receipts
+        self.acks = acks
+        self.messages = messages
+        self.links = links
+
+    def _verified(self, url: str, params: Mapping[str, str], signature: str) -> None:
+        if not self.twilio.verify(url, params, signature):
+            raise BadSignature("X-Twilio-Signature: missing or does not match")
+
+    async def _apply(self, did: str, receipt: Receipt | None, provider_id: str) -> None:
+        if not did:
+            raise BadRequest("d: delivery id query parameter is required")
+        if receipt is not None:
+            await self.receipts.apply({did: (receipt, provider_id)})
+
+    async def twilio_sms_status(self, url: str, params: Mapping[str, str], signature: str, did: str) -> None:
+        """A Messaging status callback for delivery `did`. Raises BadSignature or BadRequest."""
+        self._verified(url, params, signature)
+        await self._apply(did, *self.twilio.sms_status(params))
+
+    async def twilio_call_status(self, url: str, params: Mapping[str, str], signature: str, did: str) -> None:
+        """A Voice status callback for delivery `did`. Raises BadSignature or BadRequest."""
+        self._verified(url, params, signature)
+        await self._apply(did, *self.twilio.call_status(params))
+
+    async def twilio_call_script(self, url: str, params: Mapping[str, str], signature: str, did: str) -> str:
+        """The TwiML of a call too long to hand Twilio inline. Raises BadSignature, BadRequest, NotFound."""
+        self._verified(url, params, signature)
+        if not did:
+            raise BadRequest("d: delivery id query parameter is required")
+        try:
+            message_id, _slot, _official = split_delivery_id(did)
+        except ValueError:
+            raise NotFound(f"d: no delivery '{did}'") from None
+        message = await self.messages.get(message_id)
+        if message is None or message.content.voice is None:
+            raise NotFound(f"d: no delivery '{did}'")
+        return voice_twiml(message.content.voice, gather_action=self.links.call_gather(did))
+
+    async def twilio_inbound_sms(self, url: str, params: Mapping[str, str], signature: str) -> str:
+        """An official's SMS to the hub; returns the TwiML reply. Raises BadSignature."""
+        self._verified(url, params, signature)
+        text = await self.acks.sms_reply(params.get("From", ""), params.get("Body", ""))
+        return self.twilio.sms_reply(text)
+
+    async def twilio_keypress(self, url: str, params: Mapping[str, str], signature: str, did: str) -> str:
+        """A digit pressed during a call; returns the TwiML answer. Raises BadSignature."""
+        self._verified(url, params, signature)
+        try:
+            result = await self.acks.keypress(did, params.get("Digits", ""))
+        except (AckRefused, ValueError):
+            result = None
+        return self.twilio.say(KEY_NOT_RECOGNIZED if result is None else KEY_RECORDED)
+
+    async def sendgrid_events(self, body: bytes, signature: str, timestamp: str) -> None:
+        """A batch of SendGrid events. Raises BadSignature, or BadRequest for a body that is not events."""
+        if not self.sendgrid.verify(body, signature, timestamp):
+            raise BadSignature("X-Twilio-Email-Event-Webhook-Signature: missing, stale or does not match")
+        try:
+            receipts = self.sendgrid.receipts(body)
+        except EventsRefused as error:
+            raise BadRequest(str(error), error.error) from None
+        await self.receipts.apply(receipts)

@@ -1,0 +1,58 @@
+"""Redis key prefixes and queue names, in one place (arq's constants.py)."""
+
+from __future__ import annotations
+
+PREFIX = "an:"
+
+# Contacts registry
+OFFICIAL_KEY = PREFIX + "official:"  # + official id -> JSON
+OFFICIALS_ALL = PREFIX + "officials"  # set of every official id ever imported
+REGISTRY_VERSION = PREFIX + "registry:generation"  # a new random value on every import that changes something
+
+# Senders
+SENDER_KEY = PREFIX + "sender:"  # + sender name -> hash
+SENDER_TOKEN_INDEX = PREFIX + "sender-token:"  # + sha256(token) -> sender name
+
+# Messages (every kind), alerts and deliveries
+MESSAGE_KEY = PREFIX + "msg:"  # + message id -> JSON (kind, priority, content per channel)
+ALERT_KEY = PREFIX + "alert:"  # + alert id -> JSON (the signed alert)
+ALERTS_INDEX = PREFIX + "alerts"  # zset of alert ids by creation time
+DELIVERY_KEY = PREFIX + "dlv:"  # + message id + ":" + channel -> hash official id -> delivery JSON
+COUNTS_KEY = PREFIX + "counts:"  # + message id -> hash "channel:state" -> count
+TOTALS_KEY = PREFIX + "totals:"  # + message id -> hash channel -> number of deliveries
+PROVIDER_INDEX = PREFIX + "provider:"  # + provider message id -> delivery id
+
+# Audit trail
+AUDIT_STREAM = PREFIX + "audit"
+
+# Rate limiting
+RATE_KEY = PREFIX + "rate:"
+
+# rq queues, in priority order: a worker always drains the first non-empty one.
+QUEUE_CRITICAL = "alertnet-critical"
+QUEUE_HIGH = "alertnet-high"
+QUEUE_BULK = "alertnet-bulk"
+# Calls are paced by the provider (one a second per account by default): their batches wait here, behind
+# every alert's messages, so a new alert's SMS and email never wait behind another alert's call-out.
+QUEUE_CALLS = "alertnet-calls"
+QUEUES = (QUEUE_CRITICAL, QUEUE_HIGH, QUEUE_CALLS, QUEUE_BULK)
+
+# Fan-out batches: one rq job each; a lease shows its worker is alive.
+BATCH_KEY = PREFIX + "batch:"  # + batch id -> JSON {alert_id, channel, ids, requeues}
+BATCH_LEASES = PREFIX + "batch-leases"  # zset batch id -> lease expiry (unix seconds)
+BATCH_LEASE_SECONDS = 15.0
+BATCH_MAX_REQUEUES = 3
+
+# Acknowledgements and escalation
+RECIPIENTS_KEY = PREFIX + "recipients:"  # + alert id -> set of official ids the alert first went to
+ACKS_KEY = PREFIX + "acks:"  # + alert id -> hash official id -> Ack JSON (first ack wins)
+REACHED_KEY = PREFIX + "reached:"  # + alert id -> set of officials escalation reached beyond the recipients
+ACK_OPEN = PREFIX + "ack-open"  # zset alert id -> sent time: alerts a bare "1" may still acknowledge
+CODE_KEY = PREFIX + "code:"  # + verification code -> alert id
+CLOSED_KEY = PREFIX + "closed:"  # + alert id -> why escalation ended (cancelled, all clear)
+INBOUND_STREAM = PREFIX + "inbound"  # inbound SMS that were not acknowledgements, for the operator
+SMS_OPT_OUT = PREFIX + "sms-opt-out"  # numbers that replied STOP: no newsletters; critical alerts still go
+ESCALATION_DUE = PREFIX + "esc:due"  # zset "alert_id|wave" -> due time
+ESCALATION_FIRING = PREFIX + "esc:firing"  # zset "alert_id|wave" -> lease expiry while a scheduler fires it
+ESCALATION_PLAN = PREFIX + "esc:plan:"  # + alert id -> JSON {policy, waves: [{wave, step, repetition, due}]}
+ESCALATION_LATENESS = PREFIX + "esc:lateness"  # list of recent step lateness in seconds (newest first)
