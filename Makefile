@@ -28,6 +28,7 @@ lint: install
 	$(VENV)/bin/ruff check alertnet tests bench
 	$(VENV)/bin/ruff format --check alertnet tests bench
 	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports
 
 format: install
 	$(VENV)/bin/ruff format alertnet tests bench
