@@ -11,7 +11,7 @@ from alertnet.api.keys import SERVICES, require_sender
 from alertnet.domain.alert_request import AlertValidationError
 from alertnet.domain.deliveries import AlertProgress
 from alertnet.domain.errors import FieldError
-from alertnet.services.errors import Forbidden, NotFound
+from alertnet.services.errors import Conflict, Forbidden, NotFound
 
 routes = web.RouteTableDef()
 MAX_LIST = 200
@@ -28,6 +28,8 @@ async def post_alert(request: web.Request) -> web.Response:
         return error_response(403, "forbidden", str(error), allowed=error.allowed)
     except AlertValidationError as error:
         return field_errors(error.errors)
+    except Conflict as error:
+        return error_response(409, "conflict", str(error))
     alert = accepted.alert
     return web.json_response(
         {
@@ -136,6 +138,8 @@ async def all_clear(request: web.Request) -> web.Response:
         return error_response(403, "forbidden", str(error), allowed=error.allowed)
     except AlertValidationError as error:
         return field_errors(error.errors)
+    except Conflict as error:
+        return error_response(409, "conflict", str(error))
     return web.json_response(
         {
             "id": accepted.alert.id,

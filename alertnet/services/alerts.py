@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import functools
 import json
-from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -20,15 +19,21 @@ from alertnet.content.alerts import alert_message
 from alertnet.domain.alert_request import AlertValidationError, parse_alert_request
 from alertnet.domain.alerts import Alert, AlertDraft, MsgType, canonical_bytes, new_alert
 from alertnet.domain.audience import resolve_audience, unknown_selectors
-from alertnet.domain.contacts import Official, address_for
+from alertnet.domain.contacts import address_for
 from alertnet.domain.deliveries import AlertProgress
 from alertnet.domain.errors import FieldError
 from alertnet.domain.escalation import Policy, choose_policy, schedule
+from alertnet.domain.followups import (
+    follow_up_recipients,
+    reference_problems,
+    referenced_ids,
+    with_inherited_status,
+)
 from alertnet.domain.links import Links
-from alertnet.domain.messages import MessageKind
+from alertnet.domain.messages import Channel, MessageKind
 from alertnet.domain.senders import Sender, SendKind, may_send
 from alertnet.domain.signing import AlertSigner, verification_code, verify_signature
-from alertnet.services.errors import Forbidden, NotFound
+from alertnet.services.errors import Conflict, Forbidden, NotFound
 from alertnet.services.fanout import FanOut
 from alertnet.settings import Settings
 from alertnet.store.acks import AckStore
@@ -75,39 +80,46 @@ class AlertService:
     async def submit_alert(self, sender: Sender, payload: object) -> AcceptedAlert:
         """Validate, authorize, sign, store and fan out an alert.
 
-        Raises Forbidden (the sender's role may not send alerts) or AlertValidationError (every bad field).
-        Either way nothing is stored but the audit entry.
+        Raises Forbidden (the sender's role may not send alerts), AlertValidationError (every bad field)
+        or Conflict (a Cancel of an alert already closed). Either way nothing is stored but the audit entry.
         """
         now = datetime.now(UTC)
-        draft, audience = await self._admit(sender, payload, now)
-        return await self._send(sender, new_alert(draft, sender=sender.name, now=now), audience)
+        draft, recipients = await self._admit(sender, payload, now)
+        alert = new_alert(draft, sender=sender.name, now=now)
+        if alert.msg_type is MsgType.CANCEL:
+            return await self._send_closing(sender, alert, recipients, "cancelled by")
+        return await self._send(sender, alert, recipients)
 
     async def _admit(
         self, sender: Sender, payload: object, now: datetime
-    ) -> tuple[AlertDraft, list[Official]]:
-        """Authorize the sender, parse the request and resolve whom it reaches; audit any refusal."""
+    ) -> tuple[AlertDraft, dict[Channel, list[str]]]:
+        """Authorize the sender, parse the request and resolve whom it reaches on each channel; audit any
+        refusal. A follow-up takes its original's status and reaches whoever the original reached."""
         if not may_send(sender.role, SendKind.ALERT):
             await self.audit.record(actor=sender.name, action="send_alert", outcome="forbidden")
             raise Forbidden(sender, SendKind.ALERT)
         try:
-            draft = parse_alert_request(payload, now=now)
-            snapshot = await self.officials.snapshot()
-            officials = list(snapshot.by_id.values())
-            problems = await self._reference_errors(draft.references)
+            statuses = await self.alerts.statuses(referenced_ids(payload))
+            draft = parse_alert_request(with_inherited_status(payload, statuses), now=now)
+            registry = (await self.officials.snapshot()).by_id
             if draft.msg_type is MsgType.ALERT:
-                problems += unknown_selectors(draft.audience, officials)
+                officials = list(registry.values())
+                problems = unknown_selectors(draft.audience, officials)
                 audience = resolve_audience(draft.audience, officials)
+                recipients = {c: [o.id for o in audience if address_for(c, o)] for c in draft.channels}
+                anyone = bool(audience)
             else:
-                # An Update or Cancel goes to the same officials as the alerts it references.
-                earlier: set[str] = set()
+                statuses = await self.alerts.statuses(draft.references)
+                problems = reference_problems(draft.references, draft.status.value, statuses)
+                first: set[str] = set()
+                reached: dict[str, set[Channel]] = {}
                 for ref in draft.references:
-                    earlier |= await self.acks.recipients(ref)
-                audience = [
-                    snapshot.by_id[i]
-                    for i in sorted(earlier)
-                    if i in snapshot.by_id and snapshot.by_id[i].active
-                ]
-            if not problems and not audience:
+                    first |= await self.acks.recipients(ref)
+                    for official_id, channels in (await self.alerts.reached_by_escalation(ref)).items():
+                        reached.setdefault(official_id, set()).update(channels)
+                recipients = follow_up_recipients(draft.channels, sorted(first), reached, registry)
+                anyone = any(i in registry and registry[i].active for i in first | set(reached))
+            if not problems and not anyone:
                 problems.append(FieldError("audience", "matches no active official"))
             if problems:
                 raise AlertValidationError(problems)
@@ -119,10 +131,45 @@ class AlertService:
                 errors=[{"field": e.field, "reason": e.reason} for e in error.errors],
             )
             raise
-        return draft, audience
+        return draft, recipients
+
+    async def _send_closing(
+        self,
+        sender: Sender,
+        alert: Alert,
+        recipients: dict[Channel, list[str]],
+        reason: str,
+        kind: MessageKind | None = None,
+    ) -> AcceptedAlert:
+        """Send a message that closes the alerts it references (a Cancel, an all-clear), once: each is
+        claimed closed first, so a second closing of the same alert is a Conflict and sends nothing."""
+        claimed: list[str] = []
+        for ref in alert.references:
+            if not await self.alerts.claim_close(ref, f"{reason} {alert.id} (sending)"):
+                for done in claimed:
+                    await self.alerts.release_close(done)
+                why = await self.alerts.closed_reason(ref)
+                await self.audit.record(
+                    actor=sender.name, action="send_alert", outcome="conflict", references=[ref], closed=why
+                )
+                raise Conflict(f"references: alert '{ref}' is already closed ({why})")
+            claimed.append(ref)
+        try:
+            accepted = await self._send(sender, alert, recipients, kind)
+        except BaseException:
+            for done in claimed:
+                await self.alerts.release_close(done)
+            raise
+        for ref in alert.references:
+            await self.close_alert(ref, f"{reason} {alert.id}")
+        return accepted
 
     async def _send(
-        self, sender: Sender, alert: Alert, audience: list[Official], kind: MessageKind | None = None
+        self,
+        sender: Sender,
+        alert: Alert,
+        recipients: dict[Channel, list[str]],
+        kind: MessageKind | None = None,
     ) -> AcceptedAlert:
         """Sign the alert, render it, and fan it out with its record and escalation timers."""
         signature = self.signer.sign(canonical_bytes(alert))
@@ -130,9 +177,6 @@ class AlertService:
         message = alert_message(alert, code=code, link=self.links.alert_page(alert.id))
         if kind is not None:
             message = message.with_kind(kind)
-        recipients = {
-            channel: [o.id for o in audience if address_for(channel, o)] for channel in alert.channels
-        }
         counts = {channel.value: len(ids) for channel, ids in recipients.items()}
         record = {
             "alert": alert.to_dict(),
@@ -155,9 +199,6 @@ class AlertService:
             plan_json=plan_json,
         )
         await self.fanout.send(message, recipients, also=[stage])
-        if alert.msg_type is MsgType.CANCEL:
-            for ref in alert.references:
-                await self.close_alert(ref, f"cancelled by {alert.id}")
         await self.audit.record(
             actor=sender.name,
             action="send_alert",
@@ -192,7 +233,11 @@ class AlertService:
         log.info("alert_closed", alert_id=alert_id, reason=reason)
 
     async def all_clear(self, sender: Sender, alert_id: str) -> AcceptedAlert:
-        """One call: an Update to the same officials saying the emergency is over; ends escalation."""
+        """One call: an Update to everyone the alert reached saying the emergency is over; ends escalation.
+
+        Raises NotFound, Conflict (the alert is already closed: cancelled or cleared), or what sending
+        any alert raises.
+        """
         record = await self.alerts.get_record(alert_id)
         if record is None:
             raise NotFound(alert_id)
@@ -211,18 +256,9 @@ class AlertService:
             "channels": original["channels"],
         }
         now = datetime.now(UTC)
-        draft, audience = await self._admit(sender, payload, now)
+        draft, recipients = await self._admit(sender, payload, now)
         alert = new_alert(draft, sender=sender.name, now=now)
-        accepted = await self._send(sender, alert, audience, kind=MessageKind.ALL_CLEAR)
-        await self.close_alert(alert_id, f"all clear {accepted.alert.id}")
-        return accepted
-
-    async def _reference_errors(self, references: Iterable[str]) -> list[FieldError]:
-        errors = []
-        for n, ref in enumerate(references):
-            if await self.alerts.get_record(ref) is None:
-                errors.append(FieldError(f"references[{n}]", f"no alert with id '{ref}'"))
-        return errors
+        return await self._send_closing(sender, alert, recipients, "all clear", kind=MessageKind.ALL_CLEAR)
 
     async def alert_status(self, alert_id: str) -> tuple[dict[str, Any], AlertProgress]:
         record = await self.alerts.get_record(alert_id)

@@ -16,6 +16,14 @@ class Forbidden(Exception):
         )
 
 
+class NotPermitted(Exception):
+    """The sender's role may not do this (the message says which role may); the refusal is audited."""
+
+
+class Conflict(Exception):
+    """The thing is not in a state that allows this (the message names the field and why)."""
+
+
 class NotFound(Exception):
     """No such thing (the message names the field and the id)."""
 

@@ -13,6 +13,7 @@ import redis
 from redis.asyncio import Redis
 
 from alertnet.domain.deliveries import AlertProgress, Delivery, DeliveryState
+from alertnet.domain.messages import Channel
 from alertnet.store import keys as k
 from alertnet.store.scripts import TRANSITION
 
@@ -78,12 +79,39 @@ class AlertStore:
         raw = await self.redis.get(k.CLOSED_KEY + alert_id)
         return None if raw is None else str(raw.decode())
 
+    async def claim_close(self, alert_id: str, reason: str) -> bool:
+        """Mark the alert closed unless it already is (atomic: of two closers, one wins)."""
+        return bool(await self.redis.set(k.CLOSED_KEY + alert_id, reason, nx=True))
+
+    async def release_close(self, alert_id: str) -> None:
+        """Undo a `claim_close` whose closing message could not be sent."""
+        await self.redis.delete(k.CLOSED_KEY + alert_id)
+
+    async def statuses(self, alert_ids: Iterable[str]) -> dict[str, str | None]:
+        """Each alert's CAP status (Actual, Exercise, Test), or None for an id that names no alert."""
+        found: dict[str, str | None] = {}
+        for alert_id in alert_ids:
+            record = await self.get_record(alert_id)
+            found[alert_id] = None if record is None else str(record["alert"]["status"])
+        return found
+
+    async def reached_by_escalation(self, alert_id: str) -> dict[str, set[Channel]]:
+        """The officials escalation steps reached (slots "sms@2", "voice@f", ...), with their channels."""
+        reached: dict[str, set[Channel]] = {}
+        for slot in (key.decode() for key in await self.redis.hkeys(k.TOTALS_KEY + alert_id)):
+            if "@" not in slot:
+                continue
+            channel = Channel(slot.split("@")[0])
+            for official_id in await self.delivery_ids(alert_id, slot):
+                reached.setdefault(official_id, set()).add(channel)
+        return reached
+
     async def close(self, alert_id: str, reason: str) -> None:
-        """End the alert's escalation: mark it closed (the first reason stays) and drop its timers."""
+        """End the alert's escalation: mark it closed with `reason` and drop its timers."""
         plan = await self.escalation_plan(alert_id)
         members = [f"{alert_id}|{w['wave']}" for w in plan["waves"]] if plan else []
         async with self.redis.pipeline(transaction=True) as pipe:
-            pipe.set(k.CLOSED_KEY + alert_id, reason, nx=True)
+            pipe.set(k.CLOSED_KEY + alert_id, reason)
             if members:
                 pipe.zrem(k.ESCALATION_DUE, *members)
             await pipe.execute()
