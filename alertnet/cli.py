@@ -73,6 +73,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--role", required=True, choices=["director", "cyber_publisher", "editor", "viewer"])
     p.set_defaults(func=cmd_senders_add)
 
+    audit = sub.add_parser("audit", help="the audit trail").add_subparsers()
+    p = audit.add_parser("verify", help="check the trail's hash chain and signed checkpoints")
+    p.set_defaults(func=cmd_audit_verify)
+    p = audit.add_parser("checkpoint", help="sign the trail's newest entry now")
+    p.set_defaults(func=cmd_audit_checkpoint)
+
     p = sub.add_parser("send", help="post an alert through the API and follow it until settled")
     p.add_argument("--api", default=None, help="API base URL (default from settings)")
     p.add_argument(
@@ -201,6 +207,25 @@ async def add_sender(settings: Settings, name: str, role: str) -> str:
 
     created = await using_services(settings, lambda s: s.senders.add(name, SenderRole(role)))
     return created.token
+
+
+def cmd_audit_verify(settings: Settings, args: argparse.Namespace) -> int:
+    from alertnet.bootstrap import using_services
+
+    report = asyncio.run(using_services(settings, lambda s: s.audit.verify()))
+    if report.problem is not None:
+        print(f"audit trail broken: {report.problem}", file=sys.stderr)
+        return 1
+    print(f"audit trail intact: {report.entries} entries, {report.checkpoints} signed checkpoints")
+    return 0
+
+
+def cmd_audit_checkpoint(settings: Settings, args: argparse.Namespace) -> int:
+    from alertnet.bootstrap import using_services
+
+    entry_id = asyncio.run(using_services(settings, lambda s: s.audit.checkpoint()))
+    print(f"checkpoint signed at {entry_id}" if entry_id else "nothing to sign: the trail is empty")
+    return 0
 
 
 def _http(method: str, url: str, token: str | None, body: Any = None) -> tuple[int, Any]:

@@ -26,6 +26,7 @@ from alertnet.store import registry
 log = structlog.get_logger("alertnet.scheduler")
 SWEEP_SECONDS = 2.0
 RECONCILE_MAX_SECONDS = 30.0
+AUDIT_CHECKPOINT_SECONDS = 300.0
 
 
 def sweep_once(dispatcher: Dispatcher) -> list[str]:
@@ -74,6 +75,15 @@ async def serve_scheduler(settings: Settings, stop: asyncio.Event) -> None:
         "interval",
         seconds=min(RECONCILE_MAX_SECONDS, max(1.0, overdue / 3)),
         id="receipts",
+        max_instances=1,
+        coalesce=True,
+    )
+    # Signed checkpoints pin the audit trail's hash chain (`alertnet audit verify`).
+    scheduler.add_job(
+        services.audit.checkpoint,
+        "interval",
+        seconds=AUDIT_CHECKPOINT_SECONDS,
+        id="audit-checkpoint",
         max_instances=1,
         coalesce=True,
     )

@@ -1,4 +1,5 @@
-"""/v1/audit: the audit trail, newest first: every accepted or refused send, ack and sign-in failure."""
+"""/v1/audit: the audit trail, newest first: every accepted or refused send and ack; `?stream=refused`
+lists the requests refused for missing or bad credentials."""
 
 from __future__ import annotations
 
@@ -19,8 +20,11 @@ async def audit_trail(request: web.Request) -> web.Response:
     raw = request.query.get("limit", "100")
     if not raw.isdigit() or not 1 <= int(raw) <= MAX_ENTRIES:
         return field_errors([FieldError("limit", f"must be a whole number from 1 to {MAX_ENTRIES}")])
+    stream = request.query.get("stream", "trail")
+    if stream not in ("trail", "refused"):
+        return field_errors([FieldError("stream", "must be 'trail' (the default) or 'refused'")])
     try:
-        entries = await request.app[SERVICES].audit.trail(sender, int(raw))
+        entries = await request.app[SERVICES].audit.trail(sender, int(raw), refused=stream == "refused")
     except MayNotRead as error:
         return error_response(403, "forbidden", str(error))
     return web.json_response({"entries": entries})

@@ -30,7 +30,9 @@ async def require_sender(request: web.Request) -> Sender:
 async def _refused(request: web.Request, reason: str) -> web.HTTPUnauthorized:
     """A 401; a refused attempt to send or change something also goes into the audit trail."""
     if request.method != "GET":
-        await request.app[SERVICES].senders.refused(request.method, request.path, reason)
+        await request.app[SERVICES].senders.refused(
+            request.remote or "", request.method, request.path, reason
+        )
     return web.HTTPUnauthorized(
         text=json.dumps({"error": "unauthorized", "message": reason}),
         content_type="application/json",

@@ -38,8 +38,7 @@ class SenderService:
         )
         return NewSender(sender, token)
 
-    async def refused(self, method: str, path: str, reason: str) -> None:
-        """Audit a request that tried to send or change something without valid credentials."""
-        await self.audit.record(
-            actor="unauthenticated", action=f"{method} {path}", outcome="unauthorized", reason=reason
-        )
+    async def refused(self, client: str, method: str, path: str, reason: str) -> None:
+        """Audit a request that tried to send or change something without valid credentials (in the
+        refusals' own capped, rate-limited stream: anyone can make these)."""
+        await self.audit.record_refusal(client=client, action=f"{method} {path}", reason=reason)

@@ -107,3 +107,23 @@ for _, alert in ipairs(redis.call('ZREVRANGE', KEYS[1], 0, -1)) do
 end
 return false
 """
+
+# The audit trail's hash chain. KEYS[1] = the stream, KEYS[2] = its head (the newest entry's hash).
+# ARGV: the previous hash the caller computed with, the entry's hash, then field name/value pairs.
+# Appends only if the head is still what the caller read, so entries from several processes form one
+# chain; returns the new entry's id, or false when another process appended first (read and retry).
+APPEND_CHAINED = """
+local head = redis.call('GET', KEYS[2]) or 'genesis'
+if head ~= ARGV[1] then
+  return false
+end
+local fields = {}
+for i = 3, #ARGV do fields[#fields + 1] = ARGV[i] end
+fields[#fields + 1] = 'prev'
+fields[#fields + 1] = ARGV[1]
+fields[#fields + 1] = 'hash'
+fields[#fields + 1] = ARGV[2]
+local id = redis.call('XADD', KEYS[1], '*', unpack(fields))
+redis.call('SET', KEYS[2], ARGV[2])
+return id
+"""
