@@ -33,6 +33,7 @@ from alertnet.store.audit import AuditLog
 from alertnet.store.files import load_or_create_secret, load_or_create_signer, read_public_key
 from alertnet.store.messages import MessageStore
 from alertnet.store.registry import OfficialStore, SenderStore
+from alertnet.store.webhooks import HandledRequests
 
 T = TypeVar("T")
 
@@ -83,6 +84,7 @@ def build_services(settings: Settings) -> Services:
     receipts = ReceiptApplier(
         settings, alerts=alerts, acks=acks, officials=officials, messages=messages, dispatcher=dispatcher
     )
+    signer = load_or_create_signer(settings.signing_key_path)
     alert_service = AlertService(
         settings,
         officials=officials,
@@ -90,7 +92,7 @@ def build_services(settings: Settings) -> Services:
         acks=acks,
         audit=audit,
         fanout=fanout,
-        signer=load_or_create_signer(settings.signing_key_path),
+        signer=signer,
         links=links,
         policies=parse_policies(settings.escalation.policy_path.read_text()),
     )
@@ -100,6 +102,7 @@ def build_services(settings: Settings) -> Services:
         officials=officials,
         audit=audit,
         secret=load_or_create_secret(settings.ack_secret_path),
+        number_secret=load_or_create_secret(settings.number_ref_secret_path),
         link_days=settings.escalation.ack_link_days,
     )
     webhooks = WebhookService(
@@ -109,6 +112,7 @@ def build_services(settings: Settings) -> Services:
         acks=ack_service,
         messages=messages,
         links=links,
+        handled=HandledRequests(conn),
     )
     return Services(
         settings=settings,
@@ -116,7 +120,7 @@ def build_services(settings: Settings) -> Services:
         acks=ack_service,
         senders=SenderService(SenderStore(conn), audit),
         registry=RegistryService(officials, audit),
-        audit=AuditService(audit),
+        audit=AuditService(audit, signer),
         webhooks=webhooks,
         health=HealthService(conn, sync_conn),
         fanout=fanout,

@@ -118,6 +118,11 @@ class Settings:
         return self.data_path / "ack-link.secret"
 
     @property
+    def number_ref_secret_path(self) -> Path:
+        """The key of the phone-number references kept in the audit trail and the inbound log."""
+        return self.data_path / "number-ref.secret"
+
+    @property
     def sim_event_key_path(self) -> Path:
         return self.data_path / "sim-sendgrid-event-key.pem"
 

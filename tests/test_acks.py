@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from alertnet.content.reports import csv_cell
 from alertnet.domain.acks import (
     Ack,
     AckChannel,
@@ -60,6 +61,31 @@ def test_ack_tokens_are_signed_and_expire() -> None:
         read_ack_token(secret, forged, now=1000.0)
     with pytest.raises(TokenError):
         read_ack_token(secret, "garbage", now=1000.0)
+
+
+def test_ack_tokens_are_decoded_strictly() -> None:
+    secret = b"s" * 32
+    token = make_ack_token(secret, "01ALERT", "o-1", expires=2000.0)
+    payload, mac = token.split(".")
+    # A decoder that skips what is not in its alphabet would read each of these as the same token.
+    for altered in (
+        f"{payload}.{mac}!",
+        f"{payload}.{mac[:3]}*{mac[3:]}",
+        f"{payload}.{mac}==",
+        f"{payload}.{mac.replace('-', '+').replace('_', '/')}"
+        if set(mac) & {"-", "_"}
+        else f"{payload}.{mac}%",
+        f"{payload[:4]} {payload[4:]}.{mac}",
+    ):
+        with pytest.raises(TokenError):
+            read_ack_token(secret, altered, now=1000.0)
+    assert read_ack_token(secret, token, now=1000.0) == ("01ALERT", "o-1")
+
+
+@pytest.mark.parametrize("cell", ["=1+1", "+1", "-1", "@SUM(A1)", "\tx", "\rx"])
+def test_csv_cells_never_start_a_formula(cell: str) -> None:
+    assert csv_cell(cell) == "'" + cell
+    assert csv_cell("Plain") == "Plain" and csv_cell("") == ""
 
 
 def test_ack_report_counts_rates_by_district_and_role() -> None:

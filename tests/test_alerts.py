@@ -517,3 +517,18 @@ def test_unknown_selectors_name_the_typo() -> None:
     ]
     assert unknown_selectors(Audience(statewide=True), REGISTRY) == []
     assert unknown_selectors(Audience(counties=("Boone",)), iter(REGISTRY)) == []
+
+
+@pytest.mark.parametrize("control", ["\u202e", "\u202a", "\u2066", "\u2069", "\u200f", "\u200e", "\u061c"])
+def test_bidirectional_controls_are_refused_in_every_field_that_reaches_a_message(control: str) -> None:
+    reason = "must not contain bidirectional control characters (they reorder how a message displays)"
+    for field in ("event", "headline", "description", "instruction"):
+        assert error_map(with_(**{field: f"Lockdown {control}D92-Q7K edoC"})) == {field: reason}
+    assert error_map(with_(audience={"counties": [f"Bo{control}one"]})) == {"audience.counties[0]": reason}
+
+
+@pytest.mark.parametrize(
+    "expires", ["9999-12-31T23:59:59-05:00", "0001-01-01T00:00:00+05:00", "10000-01-01T00:00:00Z"]
+)
+def test_expiry_outside_what_utc_can_hold_is_a_field_error(expires: str) -> None:
+    assert list(error_map(with_(expires=expires))) == ["expires"]

@@ -14,6 +14,7 @@ import phonenumbers
 import pytest
 from email_validator import EmailNotValidError, validate_email
 
+from alertnet import cli
 from alertnet.domain import registry_csv, registry_sample
 from alertnet.domain.contacts import Official, Role, Subscription
 from alertnet.domain.registry_csv import COLUMNS, RegistryError, RowError, parse_registry
@@ -550,6 +551,28 @@ def test_load_registry_reports_non_utf8(tmp_path: Path) -> None:
         load_registry(path)
     [error] = caught.value.errors
     assert (error.line, error.field) == (2, "row") and "not UTF-8" in error.reason
+
+
+def test_the_import_command_names_the_line_of_a_file_that_is_not_utf8(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "latin1.csv"
+    path.write_bytes((csv_text(GOOD, PARTNER).replace("Elena", "Zoë")).encode("latin-1"))
+    # No Redis is reached: the file is refused before anything is imported.
+    env = {"REDIS_URL": "redis://127.0.0.1:1/0", "ALERTNET_DATA_DIR": str(tmp_path / "data")}
+    with pytest.MonkeyPatch.context() as patch:
+        for name, value in env.items():
+            patch.setenv(name, value)
+        assert cli.main(["contacts", "import", str(path)]) == 1
+    err = capsys.readouterr().err
+    assert f"{path}: line 2, row: the file is not UTF-8" in err and "nothing imported: 1 problem" in err
+
+
+def test_names_with_bidirectional_controls_are_refused() -> None:
+    text = csv_text(GOOD, PARTNER).replace("Elena", "Elena \u202eevil")
+    with pytest.raises(RegistryError) as caught:
+        parse_registry(text)
+    assert [(e.line, e.field) for e in caught.value.errors] == [(2, "name")]
 
 
 # ---------------------------------------------------------------------------------------- generator

@@ -5,18 +5,16 @@
 
 from __future__ import annotations
 
-import csv
-import io
-from datetime import UTC, datetime
-
 from aiohttp import web
 
-from alertnet.api.errors import error_response, read_json
+from alertnet.api.errors import error_response, field_errors, read_json
 from alertnet.api.keys import SERVICES, require_sender
 from alertnet.content.pages import ack_page_html
-from alertnet.domain.acks import AckChannel, AckReport, TokenError
-from alertnet.domain.senders import SenderRole
+from alertnet.content.reports import report_csv
+from alertnet.domain.acks import AckChannel, TokenError
+from alertnet.domain.errors import ValidationError
 from alertnet.services.acks import AckRefused
+from alertnet.services.errors import NotPermitted
 
 routes = web.RouteTableDef()
 
@@ -61,33 +59,15 @@ async def ack_confirm(request: web.Request) -> web.Response:
 async def record_ack(request: web.Request) -> web.Response:
     """An operator records an ack taken by phone, or a web ack on an official's behalf (director role)."""
     sender = await require_sender(request)
-    if sender.role is not SenderRole.DIRECTOR:
-        return error_response(
-            403, "forbidden", f"sender role '{sender.role.value}' may not record acknowledgements", allowed=[]
-        )
-    body = await read_json(request)
-    errors = []
-    if not isinstance(body, dict):
-        return error_response(
-            422,
-            "invalid_request",
-            "body: must be an object",
-            errors=[{"field": "body", "reason": "must be an object"}],
-        )
-    official_id = body.get("official_id")
-    if not isinstance(official_id, str) or not official_id:
-        errors.append({"field": "official_id", "reason": "required string"})
-    channel = body.get("channel", "operator")
-    if channel not in ("operator", "web"):
-        errors.append({"field": "channel", "reason": "must be 'operator' or 'web'"})
-    if errors:
-        return error_response(
-            422, "invalid_request", "; ".join(f"{e['field']}: {e['reason']}" for e in errors), errors=errors
-        )
+    alert_id = request.match_info["alert_id"]
     try:
-        result = await request.app[SERVICES].acks.acknowledge(
-            request.match_info["alert_id"], str(official_id), AckChannel(channel), recorded_by=sender.name
+        result = await request.app[SERVICES].acks.record_for_official(
+            sender, alert_id, lambda: read_json(request)
         )
+    except NotPermitted as error:
+        return error_response(403, "forbidden", str(error), allowed=[])
+    except ValidationError as error:
+        return field_errors(error.errors)
     except AckRefused as error:
         field, _, reason = str(error).partition(": ")
         status = 404 if field == "alert_id" else 422
@@ -108,27 +88,6 @@ async def record_ack(request: web.Request) -> web.Response:
         },
         status=201 if result.first else 200,
     )
-
-
-CSV_COLUMNS = ("official_id", "name", "role", "school", "district", "county", "region")
-
-
-def report_csv(report: AckReport) -> str:
-    """The after-action export: one row per official the alert went to, acknowledged first; `at` is
-    ISO 8601 UTC so a spreadsheet reads it as a time."""
-    out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow([*CSV_COLUMNS, "acknowledged", "at", "channel"])
-    rows = [(o, a) for o, a in report.acknowledged] + [(o, None) for o in report.pending]
-    for official, ack in rows:
-        who = [official.id, official.name, official.role.value, official.school, official.district]
-        who += [official.county, official.region]
-        if ack is None:
-            writer.writerow([*who, "no", "", ""])
-        else:
-            at = datetime.fromtimestamp(ack.at, UTC).isoformat(timespec="milliseconds")
-            writer.writerow([*who, "yes", at.replace("+00:00", "Z"), ack.channel.value])
-    return out.getvalue()
 
 
 @routes.get("/v1/alerts/{alert_id}/acks")

@@ -29,7 +29,18 @@ async def read_json(request: web.Request) -> Any:
     """The request's JSON body; raises a 400 response naming the problem."""
     try:
         return json.loads(await request.text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+    except RecursionError:
+        raise web.HTTPBadRequest(
+            text=json.dumps(
+                {
+                    "error": "invalid_json",
+                    "message": "body: nested too deeply",
+                    "errors": [{"field": "body", "reason": "nested too deeply"}],
+                }
+            ),
+            content_type="application/json",
+        ) from None
+    except (json.JSONDecodeError, UnicodeDecodeError, LookupError) as error:
         raise web.HTTPBadRequest(
             text=json.dumps(
                 {

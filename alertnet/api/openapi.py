@@ -75,6 +75,7 @@ def document() -> dict[str, Any]:
                         "400": error_body("body is not JSON"),
                         "401": error_body("missing or bad token"),
                         "403": error_body("this sender's role may not send alerts"),
+                        "409": error_body("a Cancel of an alert already closed; nothing sent"),
                         "422": error_body("every invalid field, named; nothing stored or sent"),
                     },
                 },
@@ -89,13 +90,21 @@ def document() -> dict[str, Any]:
                             "in": "query",
                             "required": False,
                             "schema": {"type": "integer", "minimum": 1, "maximum": 1000, "default": 100},
-                        }
+                        },
+                        {
+                            "name": "stream",
+                            "in": "query",
+                            "required": False,
+                            "description": "trail: every accepted or refused action; refused: requests "
+                            "refused for missing or bad credentials (capped, rate-limited per client)",
+                            "schema": {"enum": ["trail", "refused"], "default": "trail"},
+                        },
                     ],
                     "responses": {
                         "200": json_body(AUDIT, "audit entries, newest first"),
                         "401": error_body("missing or bad token"),
                         "403": error_body("this sender's role may not read the audit trail"),
-                        "422": error_body("limit out of range"),
+                        "422": error_body("limit or stream out of range"),
                     },
                 }
             },
@@ -157,6 +166,7 @@ def document() -> dict[str, Any]:
                     "responses": {
                         "201": json_body(ACK_RECORDED, "recorded"),
                         "200": json_body(ACK_RECORDED, "already acknowledged; nothing changed"),
+                        "400": error_body("body is not JSON"),
                         "401": error_body("bad token"),
                         "403": error_body("role may not record acknowledgements"),
                         "404": error_body("no such alert"),
@@ -174,6 +184,8 @@ def document() -> dict[str, Any]:
                         "401": error_body("bad token"),
                         "403": error_body("role may not send alerts"),
                         "404": error_body("no such alert"),
+                        "409": error_body("the alert is already closed (cancelled or cleared); nothing sent"),
+                        "422": error_body("nobody the alert reached is still active"),
                     },
                 }
             },
@@ -233,7 +245,11 @@ def document() -> dict[str, Any]:
                         "200": {
                             "description": "HTML",
                             "content": {"text/html": {"schema": {"type": "string"}}},
-                        }
+                        },
+                        "404": {
+                            "description": "no such alert",
+                            "content": {"text/plain": {"schema": {"type": "string"}}},
+                        },
                     },
                 }
             },

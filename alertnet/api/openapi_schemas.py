@@ -181,4 +181,7 @@ def error_body(description: str) -> dict[str, Any]:
     return json_body(ERROR, description)
 
 
-SIGNED = {"403": error_body("X-Twilio-Signature missing or wrong; nothing recorded")}
+SIGNED = {
+    "400": error_body("malformed form body, or no d (delivery id) where the URL needs one; nothing recorded"),
+    "403": error_body("X-Twilio-Signature missing or wrong; nothing recorded"),
+}

@@ -6,6 +6,8 @@ nothing is recorded) and acts on it.
 
 from __future__ import annotations
 
+import json
+
 from aiohttp import web
 
 from alertnet.api.errors import error_response
@@ -16,8 +18,15 @@ routes = web.RouteTableDef()
 
 
 async def _twilio(request: web.Request) -> tuple[str, dict[str, str], str]:
-    """The URL Twilio signed, the form parameters that arrived, and the signature."""
-    form = await request.post()
+    """The URL Twilio signed, the form parameters that arrived, and the signature; a body that is not a
+    readable form is a 400 (before any signature check: nothing is recorded)."""
+    try:
+        form = await request.post()
+    except (ValueError, AssertionError, LookupError) as error:  # bad encoding, boundary or charset
+        raise web.HTTPBadRequest(
+            text=json.dumps({"error": "invalid_request", "message": f"body: not a readable form ({error})"}),
+            content_type="application/json",
+        ) from None
     params = {key: str(value) for key, value in form.items()}
     url = request.app[SETTINGS].api.base_url + request.path_qs
     return url, params, request.headers.get("X-Twilio-Signature", "")

@@ -86,6 +86,11 @@ class TwilioWebhooks:
         return str(reply)
 
     @staticmethod
+    def empty_reply() -> str:
+        """TwiML that sends nothing back."""
+        return str(MessagingResponse())
+
+    @staticmethod
     def say(text: str) -> str:
         """TwiML that says `text` and hangs up (the answer to a keypress)."""
         response = VoiceResponse()

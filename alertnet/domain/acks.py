@@ -60,6 +60,7 @@ STOP_WORDS = frozenset({"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT
 START_WORDS = frozenset({"START", "UNSTOP", "YES START", "OPTIN"})
 HELP_WORDS = frozenset({"HELP", "INFO"})
 CODE = re.compile(r"^[0-9A-Z]{3}-?[0-9A-Z]{3}$")
+B64URL = re.compile(r"[A-Za-z0-9_-]+")
 
 
 @dataclass(frozen=True)
@@ -100,7 +101,11 @@ def _b64(data: bytes) -> str:
 
 
 def _unb64(text: str) -> bytes:
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+    """Strict: any character outside the URL-safe alphabet (or padding of our own) is an error, not
+    skipped, so a token with characters added is not the same token."""
+    if not B64URL.fullmatch(text):
+        raise ValueError("not unpadded URL-safe base64")
+    return base64.b64decode(text + "=" * (-len(text) % 4), altchars=b"-_", validate=True)
 
 
 def make_ack_token(secret: bytes, alert_id: str, official_id: str, expires: float) -> str:

@@ -26,8 +26,9 @@ from alertnet.domain.alerts import (
 )
 from alertnet.domain.audience import AUDIENCE_KEYS, GEO_SELECTORS, LIST_SELECTORS, Audience
 from alertnet.domain.contacts import Role
-from alertnet.domain.errors import FieldError
+from alertnet.domain.errors import FieldError, ValidationError
 from alertnet.domain.messages import Channel
+from alertnet.domain.text import BIDI_REASON, has_bidi_control
 
 MAX_EVENT = 80
 MAX_HEADLINE = 160
@@ -38,12 +39,8 @@ MAX_INSTRUCTION = 1000
 ULID_RE = re.compile(r"[0-7][0-9A-HJKMNP-TV-Z]{25}")
 
 
-class AlertValidationError(Exception):
-    """The request had bad fields; ``errors`` lists every one of them."""
-
-    def __init__(self, errors: list[FieldError]) -> None:
-        self.errors = list(errors)
-        super().__init__("; ".join(f"{e.field}: {e.reason}" for e in self.errors) or "invalid alert")
+class AlertValidationError(ValidationError):
+    """The alert request had bad fields; ``errors`` lists every one of them."""
 
 
 # ------------------------------------------------------------------------------------------ parsing
@@ -140,6 +137,8 @@ class _Parser:
                 if multiline
                 else "must not contain control characters or line breaks",
             )
+        elif has_bidi_control(value):
+            self.error(key, BIDI_REASON)
         return value
 
     def references(self, data: Mapping[str, Any], msg_type: MsgType | None) -> tuple[str, ...]:
@@ -175,13 +174,13 @@ class _Parser:
             return None
         try:
             parsed = datetime.fromisoformat(value.strip())
-        except ValueError:
-            self.error("expires", f"{reason}; got {_show(value)}")
+            if parsed.tzinfo is None or parsed.utcoffset() is None:
+                self.error("expires", f"must include a timezone offset; got {_show(value)}")
+                return None
+            expires = utc_seconds(parsed)
+        except (ValueError, OverflowError):  # OverflowError: in UTC it falls outside years 1 to 9999
+            self.error("expires", f"{reason}, within years 1 to 9999 in UTC; got {_show(value)}")
             return None
-        if parsed.tzinfo is None or parsed.utcoffset() is None:
-            self.error("expires", f"must include a timezone offset; got {_show(value)}")
-            return None
-        expires = utc_seconds(parsed)
         if expires <= now:
             self.error("expires", f"must be in the future (now is {format_datetime(now)})")
             return None
@@ -240,6 +239,8 @@ class _Parser:
                 self.error(at, "must be valid Unicode (has an unpaired surrogate)")
             elif _has_control(text, allow_newline=False):
                 self.error(at, "must not contain control characters")
+            elif has_bidi_control(text):
+                self.error(at, BIDI_REASON)
             elif allowed is not None and text not in allowed:
                 self.error(at, f"unknown role {_show(item)}; must be one of {', '.join(allowed)}")
             elif text.casefold() in seen:

@@ -14,3 +14,11 @@ class FieldError:
 
     def to_dict(self) -> dict[str, str]:
         return {"field": self.field, "reason": self.reason}
+
+
+class ValidationError(Exception):
+    """The request had bad fields; ``errors`` lists every one of them."""
+
+    def __init__(self, errors: list[FieldError]) -> None:
+        self.errors = list(errors)
+        super().__init__("; ".join(f"{e.field}: {e.reason}" for e in self.errors) or "invalid request")

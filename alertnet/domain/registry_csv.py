@@ -15,6 +15,7 @@ import phonenumbers
 from email_validator import EmailNotValidError, validate_email
 
 from alertnet.domain.contacts import SCHOOLLESS_ROLES, Official, Role, Subscription
+from alertnet.domain.text import BIDI_REASON, has_bidi_control
 
 COLUMNS: tuple[str, ...] = (
     "id",
@@ -259,6 +260,9 @@ def _parse_rows(
         name = cells[i_name]
         if not name:
             bad("name", "name is required")
+        for column in ("name", "school", "district", "county", "region"):
+            if has_bidi_control(cells[index[column]]):
+                bad(column, BIDI_REASON)
 
         role: Role | None = None
         role_raw = cells[i_role]

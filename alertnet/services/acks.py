@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import hashlib
+import hmac
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,6 +23,9 @@ from alertnet.domain.acks import (
 )
 from alertnet.domain.contacts import Official
 from alertnet.domain.deliveries import split_delivery_id
+from alertnet.domain.errors import FieldError, ValidationError
+from alertnet.domain.senders import Sender, SenderRole
+from alertnet.services.errors import NotPermitted
 from alertnet.store.acks import AckStore
 from alertnet.store.alerts import AlertStore
 from alertnet.store.audit import AuditLog
@@ -67,6 +72,7 @@ class AckService:
         officials: OfficialStore,
         audit: AuditLog,
         secret: bytes,
+        number_secret: bytes,
         link_days: float,
     ) -> None:
         self.alerts = alerts
@@ -74,6 +80,7 @@ class AckService:
         self.officials = officials
         self.audit = audit
         self.secret = secret
+        self.number_secret = number_secret
         self.link_days = link_days
 
     async def acknowledge(
@@ -89,6 +96,36 @@ class AckService:
         if not await self.acks.was_contacted(alert_id, official_id):
             raise AckRefused(f"official_id: '{official_id}' was not sent this alert")
         return await self._record(alert_id, record, official_id, channel, recorded_by)
+
+    async def record_for_official(
+        self, sender: Sender, alert_id: str, read_body: Callable[[], Awaitable[object]]
+    ) -> AckResult:
+        """An operator records an ack taken by phone, or a web ack on an official's behalf.
+
+        Only a director may (NotPermitted otherwise, audited, before the body is read); the body names
+        ``official_id`` and an optional ``channel`` (operator or web; ValidationError naming each bad
+        field); AckRefused when the alert or official is unknown or the alert did not reach them.
+        """
+        if sender.role is not SenderRole.DIRECTOR:
+            await self.audit.record(
+                actor=sender.name, action="acknowledge", outcome="forbidden", alert_id=alert_id
+            )
+            raise NotPermitted(f"sender role '{sender.role.value}' may not record acknowledgements")
+        body = await read_body()
+        if not isinstance(body, dict):
+            raise ValidationError([FieldError("body", "must be an object")])
+        errors = []
+        official_id = body.get("official_id")
+        if not isinstance(official_id, str) or not official_id:
+            errors.append(FieldError("official_id", "required string"))
+        channel = body.get("channel", "operator")
+        if channel not in ("operator", "web"):
+            errors.append(FieldError("channel", "must be 'operator' or 'web'"))
+        if errors:
+            raise ValidationError(errors)
+        return await self.acknowledge(
+            alert_id, str(official_id), AckChannel(channel), recorded_by=sender.name
+        )
 
     async def _record(
         self,
@@ -123,7 +160,7 @@ class AckService:
         if reply.kind in (ReplyKind.STOP, ReplyKind.START):
             await self.acks.set_opt_out(from_number, reply.kind is ReplyKind.STOP)
             await self.audit.record(
-                actor=_number_ref(from_number), action=f"sms_{reply.kind.value}", outcome="accepted"
+                actor=self.number_ref(from_number), action=f"sms_{reply.kind.value}", outcome="accepted"
             )
             return REPLY_STOP if reply.kind is ReplyKind.STOP else REPLY_START
         senders = (await self.officials.snapshot()).active_by_mobile.get(from_number, [])
@@ -136,7 +173,7 @@ class AckService:
             result = await self._record(target[0], record, target[1], AckChannel.SMS)
             template = REPLY_ACKED if result.first else REPLY_ALREADY
             return template.format(event=result.event, code=result.code)
-        await self.acks.keep_inbound(from_hash=_number_ref(from_number), official_ids=senders, body=body)
+        await self.acks.keep_inbound(from_hash=self.number_ref(from_number), official_ids=senders, body=body)
         return REPLY_OTHER
 
     async def _alert_for_reply(self, official_ids: list[str], code: str) -> tuple[str, str] | None:
@@ -156,6 +193,11 @@ class AckService:
         if digits.strip() != "1":
             return None
         return await self.acknowledge(alert_id, official_id, AckChannel.VOICE)
+
+    def number_ref(self, number: str) -> str:
+        """A stable reference to a phone number that is not the number (for audit and the inbound log):
+        keyed (HMAC-SHA256 with a secret of the hub's), so it cannot be reversed by trying every number."""
+        return "tel:" + hmac.new(self.number_secret, number.encode(), hashlib.sha256).hexdigest()[:16]
 
     def ack_link_token(self, alert_id: str, official_id: str, sent: float) -> str:
         return make_ack_token(self.secret, alert_id, official_id, sent + self.link_days * 86400)
@@ -186,8 +228,3 @@ class AckService:
             registry[i] for i in await self.acks.recipients(alert_id) if i in registry
         ]
         return ack_report(recipients, await self.acks.acks(alert_id))
-
-
-def _number_ref(number: str) -> str:
-    """A stable reference to a phone number that is not the number (for audit and the inbound log)."""
-    return "tel:" + hashlib.sha256(number.encode()).hexdigest()[:12]

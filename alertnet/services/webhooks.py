@@ -16,6 +16,7 @@ from alertnet.pipeline.messages import MessageLoader
 from alertnet.pipeline.receipts import ReceiptApplier
 from alertnet.services.acks import AckRefused, AckService
 from alertnet.services.errors import BadRequest, BadSignature, NotFound
+from alertnet.store.webhooks import HandledRequests
 
 KEY_NOT_RECOGNIZED = "That key was not recognized. Reply 1 to the text message to acknowledge. Goodbye."
 KEY_RECORDED = "Thank you. Your acknowledgement has been recorded. Goodbye."
@@ -31,6 +32,7 @@ class WebhookService:
         acks: AckService,
         messages: MessageLoader,
         links: Links,
+        handled: HandledRequests,
     ) -> None:
         self.twilio = twilio
         self.sendgrid = sendgrid
@@ -38,6 +40,7 @@ class WebhookService:
         self.acks = acks
         self.messages = messages
         self.links = links
+        self.handled = handled
 
     def _verified(self, url: str, params: Mapping[str, str], signature: str) -> None:
         if not self.twilio.verify(url, params, signature):
@@ -74,9 +77,24 @@ class WebhookService:
         return voice_twiml(message.content.voice, gather_action=self.links.call_gather(did))
 
     async def twilio_inbound_sms(self, url: str, params: Mapping[str, str], signature: str) -> str:
-        """An official's SMS to the hub; returns the TwiML reply. Raises BadSignature."""
+        """An official's SMS to the hub; returns the TwiML reply. Raises BadSignature.
+
+        Twilio's signature carries no time, so a request can come again (a retry, a replay): the same
+        MessageSid is handled once, and a second time gets an empty reply and changes nothing (a bare "1"
+        must not acknowledge the next older alert).
+        """
         self._verified(url, params, signature)
-        text = await self.acks.sms_reply(params.get("From", ""), params.get("Body", ""))
+        sid = params.get("MessageSid", "")
+        if sid and not await self.handled.begin("twilio-sms", sid):
+            return self.twilio.empty_reply()
+        try:
+            text = await self.acks.sms_reply(params.get("From", ""), params.get("Body", ""))
+        except BaseException:
+            if sid:
+                await self.handled.abandon("twilio-sms", sid)
+            raise
+        if sid:
+            await self.handled.done("twilio-sms", sid)
         return self.twilio.sms_reply(text)
 
     async def twilio_keypress(self, url: str, params: Mapping[str, str], signature: str, did: str) -> str:

@@ -24,6 +24,13 @@ PROVIDER_INDEX = PREFIX + "provider:"  # + provider message id -> delivery id
 
 # Audit trail
 AUDIT_STREAM = PREFIX + "audit"
+AUDIT_HEAD = PREFIX + "audit:head"  # hash of the newest entry (the chain's end)
+AUDIT_CHECKPOINTS = PREFIX + "audit:checkpoints"  # hash entry id -> JSON {hash, signature, key_id}
+# Requests refused for missing or bad credentials: their own capped stream, writes rate-limited per client.
+AUDIT_REFUSED_STREAM = PREFIX + "audit:refused"
+AUDIT_REFUSED_RATE = PREFIX + "audit:refused-rate:"  # + client address + ":" + minute -> count
+# Provider webhooks already handled (a retried or replayed request changes nothing the second time).
+WEBHOOK_SEEN = PREFIX + "webhook-seen:"  # + provider kind + ":" + provider id -> "1"
 
 # Rate limiting
 RATE_KEY = PREFIX + "rate:"
