@@ -60,21 +60,24 @@ def first_problem(
     """
     checkpoints = checkpoints or {}
     listed = list(entries)
-    prev = GENESIS
-    last_id = "start"
+    prev = GENESIS  # the hash the next entry must carry as its previous one
+    earlier: str | None = None  # the hash before that (of the entry two back)
+    previous_id = "start"
     for n, (entry_id, fields) in enumerate(listed):
         carried_prev = fields.get("prev", "")
         carried = fields.get("hash", "")
         if not carried and prev == GENESIS and "prev" not in fields:
             continue  # written before the chain existed
-        last_id = entry_id
         if entry_hash(carried_prev, fields) != carried:
             return ChainProblem(entry_id, "edited", "its fields do not give the hash it carries")
         if carried_prev != prev:
+            if carried_prev == earlier:
+                # It follows the entry two back: the one between, however well it is chained, was put in.
+                return ChainProblem(previous_id, "inserted", "the entry after it follows the one before it")
             after = listed[n + 1][1] if n + 1 < len(listed) else None
             if after is not None and after.get("prev") == prev:
                 return ChainProblem(
-                    entry_id, "inserted", "it does not follow the entry before it; the next one does"
+                    entry_id, "inserted", "it does not follow the entry before it; the next does"
                 )
             return ChainProblem(
                 entry_id, "deleted", "an entry before it is missing (it does not follow the one before)"
@@ -84,9 +87,9 @@ def first_problem(
             return ChainProblem(
                 entry_id, "rewritten", "the chain was rebuilt: a signed checkpoint pins another hash"
             )
-        prev = carried
+        earlier, prev, previous_id = prev, carried, entry_id
     if head is not None and head != prev:
         return ChainProblem(
-            last_id, "deleted", "entries after it are missing (the chain ends before its head)"
+            previous_id, "deleted", "entries after it are missing (the chain ends before its head)"
         )
     return None

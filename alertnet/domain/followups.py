@@ -29,7 +29,7 @@ def referenced_ids(payload: object) -> list[str]:
     return [r.strip().upper() for r in refs if isinstance(r, str)]
 
 
-def with_inherited_status(payload: object, statuses: Mapping[str, str]) -> object:
+def with_inherited_status(payload: object, statuses: Mapping[str, str | None]) -> object:
     """The request with the referenced alert's status filled in when a follow-up leaves it out."""
     refs = referenced_ids(payload)
     if not isinstance(payload, dict) or payload.get("status") is not None or not refs:
