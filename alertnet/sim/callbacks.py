@@ -72,6 +72,20 @@ class Reply:
         return 200 <= self.status < 400
 
 
+async def stop_tasks(tasks: list[asyncio.Task[None]]) -> None:
+    """Cancel `tasks` and wait until they have ended. A cancellation can be lost (on Python 3.11, inside
+    `asyncio.wait_for`, when what it waits for completes at the same moment): a task still running after
+    a short wait is cancelled again, so closing never hangs on an idle worker."""
+    pending = {task for task in tasks if not task.done()}
+    while pending:
+        for task in pending:
+            task.cancel()
+        _done, pending = await asyncio.wait(pending, timeout=1.0)
+    for task in tasks:
+        with contextlib.suppress(asyncio.CancelledError):
+            task.result()
+
+
 class Dispatcher:
     """Runs delayed webhook jobs on a few workers and posts signed Twilio forms and SendGrid JSON."""
 
@@ -108,11 +122,7 @@ class Dispatcher:
 
     async def close(self) -> None:
         """Stop the workers (queued jobs are dropped) and close the session."""
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await stop_tasks(self._tasks)
         self._tasks = []
         await self.pool.close()
         if self._session is not None:

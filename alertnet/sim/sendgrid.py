@@ -8,7 +8,6 @@ way SendGrid batches them.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import functools
 import json
 import secrets
@@ -18,6 +17,7 @@ from typing import Any
 
 from aiohttp import web
 
+from alertnet.sim.callbacks import stop_tasks
 from alertnet.sim.context import Sim, json_response
 from alertnet.sim.sendgrid_validation import Error, Recipient, check_mail, mail_error
 
@@ -87,9 +87,7 @@ class SendGridApi:
     async def close(self) -> None:
         """Stop the event flusher; unflushed events are dropped."""
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            await stop_tasks([self._task])
             self._task = None
 
     async def send(self, request: web.Request) -> web.Response:
