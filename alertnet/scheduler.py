@@ -15,8 +15,7 @@ import structlog
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from alertnet.bootstrap import build_services
-from alertnet.domain.escalation import parse_policies
-from alertnet.pipeline.context import async_redis, build_channels, sync_redis
+from alertnet.pipeline.context import build_channels
 from alertnet.pipeline.enqueue import Dispatcher
 from alertnet.pipeline.escalation_timers import Escalator
 from alertnet.pipeline.reconcile import ReceiptReconciler
@@ -37,10 +36,9 @@ def sweep_once(dispatcher: Dispatcher) -> list[str]:
 
 
 async def serve_scheduler(settings: Settings, stop: asyncio.Event) -> None:
-    policies = parse_policies(settings.escalation.policy_path.read_text())
-    dispatcher = Dispatcher(sync_redis(settings))
-    conn = async_redis(settings)
     services = build_services(settings)
+    # One pair of connections and one dispatcher for the whole process: the services' own.
+    conn, dispatcher, policies = services.conn, services.fanout.dispatcher, services.alerts.policies
     escalator = Escalator(settings, conn, dispatcher, policies, services.messages)
     channels = build_channels(settings, conn)
     overdue = settings.pipeline.receipt_overdue_seconds
@@ -96,8 +94,6 @@ async def serve_scheduler(settings: Settings, stop: asyncio.Event) -> None:
         for adapter in channels.values():
             await adapter.close()
         await services.close()
-        await conn.aclose()
-        dispatcher.redis.close()
 
 
 def run_scheduler(settings: Settings) -> None:

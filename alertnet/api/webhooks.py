@@ -6,11 +6,9 @@ nothing is recorded) and acts on it.
 
 from __future__ import annotations
 
-import json
-
 from aiohttp import web
 
-from alertnet.api.errors import error_response
+from alertnet.api.errors import bad_request, error_response
 from alertnet.api.keys import SERVICES, SETTINGS
 from alertnet.services.errors import BadRequest, BadSignature, NotFound
 
@@ -23,10 +21,7 @@ async def _twilio(request: web.Request) -> tuple[str, dict[str, str], str]:
     try:
         form = await request.post()
     except (ValueError, AssertionError, LookupError) as error:  # bad encoding, boundary or charset
-        raise web.HTTPBadRequest(
-            text=json.dumps({"error": "invalid_request", "message": f"body: not a readable form ({error})"}),
-            content_type="application/json",
-        ) from None
+        raise bad_request("invalid_request", "body", f"not a readable form ({error})") from None
     params = {key: str(value) for key, value in form.items()}
     url = request.app[SETTINGS].api.base_url + request.path_qs
     return url, params, request.headers.get("X-Twilio-Signature", "")

@@ -12,11 +12,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
+from alertnet.domain.alerts import MsgType
 from alertnet.domain.contacts import Official, address_for
 from alertnet.domain.errors import FieldError
 from alertnet.domain.messages import Channel
 
-FOLLOW_UP_TYPES = ("Update", "Cancel")
+FOLLOW_UP_TYPES = (MsgType.UPDATE.value, MsgType.CANCEL.value)
 
 
 def referenced_ids(payload: object) -> list[str]:

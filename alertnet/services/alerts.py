@@ -109,7 +109,8 @@ class AlertService:
                 recipients = {c: [o.id for o in audience if address_for(c, o)] for c in draft.channels}
                 anyone = bool(audience)
             else:
-                statuses = await self.alerts.statuses(draft.references)
+                missing = [ref for ref in draft.references if ref not in statuses]
+                statuses = {**statuses, **await self.alerts.statuses(missing)}
                 problems = reference_problems(draft.references, draft.status.value, statuses)
                 first: set[str] = set()
                 reached: dict[str, set[Channel]] = {}
