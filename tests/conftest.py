@@ -68,10 +68,17 @@ class Stack(HubProcesses):
             f"{self.api}/v1/alerts", json=body, headers={"Authorization": f"Bearer {token}"}, timeout=60
         )
 
-    def status(self, token: str, alert_id: str) -> dict[str, Any]:
-        response = requests.get(
-            f"{self.api}/v1/alerts/{alert_id}", headers={"Authorization": f"Bearer {token}"}, timeout=10
-        )
+    def status(self, token: str, alert_id: str, *, unavailable_for: float = 0) -> dict[str, Any]:
+        """The alert's status; a 503 (Redis restarting) is asked again, as its Retry-After says, for up
+        to `unavailable_for` seconds."""
+        deadline = time.monotonic() + unavailable_for
+        while True:
+            response = requests.get(
+                f"{self.api}/v1/alerts/{alert_id}", headers={"Authorization": f"Bearer {token}"}, timeout=10
+            )
+            if response.status_code != 503 or time.monotonic() > deadline:
+                break
+            time.sleep(min(float(response.headers.get("Retry-After", "1")), 1.0))
         response.raise_for_status()
         result: dict[str, Any] = response.json()
         return result
@@ -79,7 +86,7 @@ class Stack(HubProcesses):
     def wait_settled(self, token: str, alert_id: str, timeout: float = 60) -> dict[str, Any]:
         deadline = time.monotonic() + timeout
         while True:
-            status = self.status(token, alert_id)
+            status = self.status(token, alert_id, unavailable_for=max(0.0, deadline - time.monotonic()))
             if status["settled"]:
                 return status
             if time.monotonic() > deadline:
