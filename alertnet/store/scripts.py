@@ -117,13 +117,22 @@ local head = redis.call('GET', KEYS[2]) or 'genesis'
 if head ~= ARGV[1] then
   return false
 end
-local fields = {}
-for i = 3, #ARGV do fields[#fields + 1] = ARGV[i] end
-fields[#fields + 1] = 'prev'
-fields[#fields + 1] = ARGV[1]
-fields[#fields + 1] = 'hash'
-fields[#fields + 1] = ARGV[2]
-local id = redis.call('XADD', KEYS[1], '*', unpack(fields))
-redis.call('SET', KEYS[2], ARGV[2])
-return id
+local per = tonumber(ARGV[2])
+local ids = {}
+local prev = ARGV[1]
+local i = 3
+while i <= #ARGV do
+  local hash = ARGV[i]
+  local fields = {}
+  for j = i + 1, i + per do fields[#fields + 1] = ARGV[j] end
+  fields[#fields + 1] = 'prev'
+  fields[#fields + 1] = prev
+  fields[#fields + 1] = 'hash'
+  fields[#fields + 1] = hash
+  ids[#ids + 1] = redis.call('XADD', KEYS[1], '*', unpack(fields))
+  prev = hash
+  i = i + per + 1
+end
+redis.call('SET', KEYS[2], prev)
+return ids
 """
