@@ -9,11 +9,13 @@ from typing import TypeVar
 import redis
 from redis.asyncio import Redis
 
+from alertnet.channels.sendgrid_email import SendGridEmail
 from alertnet.channels.sendgrid_events import SendGridEvents
 from alertnet.channels.twilio_webhooks import TwilioWebhooks
 from alertnet.content import templates
 from alertnet.domain.escalation import parse_policies
 from alertnet.domain.links import Links
+from alertnet.domain.subscriptions import ProblemThresholds
 from alertnet.pipeline.context import async_redis, sync_redis
 from alertnet.pipeline.enqueue import Dispatcher
 from alertnet.pipeline.messages import MessageLoader
@@ -21,15 +23,18 @@ from alertnet.pipeline.receipts import ReceiptApplier
 from alertnet.services.acks import AckService
 from alertnet.services.alerts import AlertService
 from alertnet.services.audit import AuditService
+from alertnet.services.digest import DigestService
 from alertnet.services.fanout import FanOut
 from alertnet.services.health import HealthService
 from alertnet.services.registry import RegistryService
 from alertnet.services.senders import SenderService
+from alertnet.services.subscriptions import SubscriptionService
 from alertnet.services.webhooks import WebhookService
 from alertnet.settings import Settings
 from alertnet.store.acks import AckStore
 from alertnet.store.alerts import AlertStore
 from alertnet.store.audit import AuditLog
+from alertnet.store.digest import DigestStore, SubscriptionStore
 from alertnet.store.files import load_or_create_secret, load_or_create_signer, read_public_key
 from alertnet.store.messages import MessageStore
 from alertnet.store.registry import OfficialStore, SenderStore
@@ -50,6 +55,8 @@ class Services:
     audit: AuditService
     webhooks: WebhookService
     health: HealthService
+    digest: DigestService
+    subscriptions: SubscriptionService
     fanout: FanOut
     receipts: ReceiptApplier
     messages: MessageLoader
@@ -85,6 +92,11 @@ def build_services(settings: Settings) -> Services:
         settings, alerts=alerts, acks=acks, officials=officials, messages=messages, dispatcher=dispatcher
     )
     signer = load_or_create_signer(settings.signing_key_path)
+    link_secret = load_or_create_secret(settings.ack_secret_path)
+    senders = SenderStore(conn)
+    subscriptions = SubscriptionStore(
+        conn, ProblemThresholds(settings.digest.hard_bounces, settings.digest.soft_in_a_row)
+    )
     alert_service = AlertService(
         settings,
         officials=officials,
@@ -101,7 +113,7 @@ def build_services(settings: Settings) -> Services:
         acks=acks,
         officials=officials,
         audit=audit,
-        secret=load_or_create_secret(settings.ack_secret_path),
+        secret=link_secret,
         number_secret=load_or_create_secret(settings.number_ref_secret_path),
         link_days=settings.escalation.ack_link_days,
     )
@@ -113,15 +125,30 @@ def build_services(settings: Settings) -> Services:
         messages=messages,
         links=links,
         handled=HandledRequests(conn),
+        subscriptions=subscriptions,
+    )
+    digest = DigestService(
+        settings,
+        store=DigestStore(conn),
+        subscriptions=subscriptions,
+        officials=officials,
+        senders=senders,
+        fanout=fanout,
+        audit=audit,
+        links=links,
+        secret=link_secret,
+        mailer=SendGridEmail.from_settings(settings).send_simple,
     )
     return Services(
         settings=settings,
         alerts=alert_service,
         acks=ack_service,
-        senders=SenderService(SenderStore(conn), audit),
+        senders=SenderService(senders, audit),
         registry=RegistryService(officials, audit),
         audit=AuditService(audit, signer),
         webhooks=webhooks,
+        digest=digest,
+        subscriptions=SubscriptionService(subscriptions, audit, link_secret),
         health=HealthService(conn, sync_conn),
         fanout=fanout,
         receipts=receipts,

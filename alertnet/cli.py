@@ -71,7 +71,13 @@ def build_parser() -> argparse.ArgumentParser:
     p = senders.add_parser("add", help="create a sender and print its bearer token once")
     p.add_argument("name")
     p.add_argument("--role", required=True, choices=["director", "cyber_publisher", "editor", "viewer"])
+    p.add_argument("--email", default="", help="where the hub tells this sender things (a held digest)")
     p.set_defaults(func=cmd_senders_add)
+
+    digest = sub.add_parser("digest", help="the weekly school safety update").add_subparsers()
+    p = digest.add_parser("run-due", help="run the digest step once, as the scheduler would at that time")
+    p.add_argument("--at", default=None, help="ISO 8601 time with offset (default: now)")
+    p.set_defaults(func=cmd_digest_run_due)
 
     audit = sub.add_parser("audit", help="the audit trail").add_subparsers()
     p = audit.add_parser("verify", help="check the trail's hash chain and signed checkpoints")
@@ -191,7 +197,7 @@ def cmd_senders_add(settings: Settings, args: argparse.Namespace) -> int:
     from alertnet.services.errors import BadRequest
 
     try:
-        token = asyncio.run(add_sender(settings, args.name, args.role))
+        token = asyncio.run(add_sender(settings, args.name, args.role, email=args.email))
     except BadRequest as error:
         print(error, file=sys.stderr)
         return 1
@@ -200,13 +206,39 @@ def cmd_senders_add(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
-async def add_sender(settings: Settings, name: str, role: str) -> str:
+async def add_sender(settings: Settings, name: str, role: str, *, email: str = "") -> str:
     """Create a sender as `alertnet senders add` does; returns its token. Raises BadRequest."""
     from alertnet.bootstrap import using_services
     from alertnet.domain.senders import SenderRole
 
-    created = await using_services(settings, lambda s: s.senders.add(name, SenderRole(role)))
+    created = await using_services(settings, lambda s: s.senders.add(name, SenderRole(role), email=email))
     return created.token
+
+
+def cmd_digest_run_due(settings: Settings, args: argparse.Namespace) -> int:
+    """Deal with every issue due at --at (send, hold or note it empty) and print what was done."""
+    from datetime import datetime
+
+    from alertnet.bootstrap import using_services
+
+    at = None
+    if args.at:
+        try:
+            parsed = datetime.fromisoformat(args.at)
+        except ValueError:
+            print(f"--at: not an ISO 8601 time: {args.at!r}", file=sys.stderr)
+            return 2
+        if parsed.tzinfo is None:
+            print("--at: give a timezone offset, e.g. 2026-12-04T10:00:00-06:00", file=sys.stderr)
+            return 2
+        at = parsed.timestamp()
+    outcomes = asyncio.run(using_services(settings, lambda s: s.digest.run_due(at)))
+    if not outcomes:
+        print("nothing due")
+    for o in outcomes:
+        extra = f": {o.recipients} recipients, {o.editions} editions" if o.state == "sent" else ""
+        print(f"issue {o.issue}: {o.state}{extra}{' (' + o.detail + ')' if o.detail else ''}")
+    return 0
 
 
 def cmd_audit_verify(settings: Settings, args: argparse.Namespace) -> int:

@@ -79,6 +79,11 @@ Send a statewide exercise alert and follow it until every delivery settles:
   .venv/bin/alertnet send --token {token} --status Exercise --statewide \\
       --event Lockdown --headline "Lockdown drill at all schools" --instruction "Follow your lockdown plan."
 
+The weekly school safety update (add editors with: .venv/bin/alertnet senders add NAME --role editor):
+  next issue:  curl -s -H "Authorization: Bearer {token}" {api}/v1/digest/issues/next
+  its preview: curl -s -H "Authorization: Bearer {token}" "{api}/v1/digest/issues/next/preview?official=ID"
+  archive:     {api}/digest/
+
 Ctrl-C stops everything.""",
             flush=True,
         )

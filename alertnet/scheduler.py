@@ -47,6 +47,10 @@ async def serve_scheduler(settings: Settings, stop: asyncio.Event) -> None:
     async def sweep() -> None:
         await asyncio.to_thread(sweep_once, dispatcher)
 
+    async def run_digest() -> None:
+        for outcome in await services.digest.run_due():
+            log.info("digest_due", issue=outcome.issue, state=outcome.state, detail=outcome.detail)
+
     scheduler = AsyncIOScheduler(timezone="UTC")
     scheduler.add_job(
         escalator.fire_due,
@@ -84,6 +88,17 @@ async def serve_scheduler(settings: Settings, stop: asyncio.Event) -> None:
         id="audit-checkpoint",
         max_instances=1,
         coalesce=True,
+    )
+    # The weekly update: what is due comes from the schedule and the issue records in Redis, so a tick
+    # missed (or two schedulers ticking) neither loses nor doubles a send.
+    scheduler.add_job(
+        run_digest,
+        "interval",
+        seconds=settings.digest.tick_seconds,
+        id="digest",
+        max_instances=1,
+        coalesce=True,
+        next_run_time=datetime.now(UTC),
     )
     scheduler.start()
     log.info("scheduler_started", policies=[p.name for p in policies])

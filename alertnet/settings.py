@@ -90,6 +90,26 @@ class EscalationSettings:
 
 
 @dataclass(frozen=True)
+class DigestSettings:
+    """The weekly school safety update's schedule (in `timezone`, DST-correct) and its email hygiene."""
+
+    timezone: str = "America/Chicago"
+    send_day: str = "friday"
+    send_time: str = "10:00"
+    cutoff_day: str = "thursday"
+    cutoff_time: str = "17:00"
+    # Issue 1 is the first send day on or after this date; issue n comes n-1 weeks later.
+    first_date: str = "2026-01-01"
+    # A send this late (the hub was down) is held for an editor to release or skip, never sent stale.
+    max_lateness_hours: float = 6.0
+    # How often the scheduler works out whether an issue is due.
+    tick_seconds: float = 30.0
+    # SendGrid events that suppress an address for the digest: hard bounces, blocked/deferred in a row.
+    hard_bounces: int = 1
+    soft_in_a_row: int = 3
+
+
+@dataclass(frozen=True)
 class Settings:
     redis_url: str = "redis://127.0.0.1:6379/0"
     data_dir: str = ""
@@ -101,6 +121,7 @@ class Settings:
     sendgrid: SendGridSettings = field(default_factory=SendGridSettings)
     pipeline: PipelineSettings = field(default_factory=PipelineSettings)
     escalation: EscalationSettings = field(default_factory=EscalationSettings)
+    digest: DigestSettings = field(default_factory=DigestSettings)
 
     @property
     def data_path(self) -> Path:

@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 import pytest
+import requests
 
 from alertnet.store.server import free_port
 
@@ -60,6 +61,14 @@ def test_run_starts_everything_sends_restarts_and_stops_on_ctrl_c(tmp_path: Path
         token = re.search(r"^token: (\S+)$", text, re.MULTILINE)
         assert token, text
         assert re.search(r"alertnet send --token \S+ --status Exercise --statewide", text)
+        # Where the weekly update's next issue, its preview and the archive are; each answers.
+        api = f"http://127.0.0.1:{env['ALERTNET_API_PORT']}"
+        auth = {"Authorization": f"Bearer {token.group(1)}"}
+        assert f"{api}/v1/digest/issues/next/preview?official=" in text and f"{api}/digest/" in text
+        assert (
+            requests.get(f"{api}/v1/digest/issues/next", headers=auth, timeout=10).json()["state"] == "open"
+        )
+        assert requests.get(f"{api}/digest/", timeout=10).status_code == 200
 
         send = [sys.executable, "-m", "alertnet", "send", "--token", token.group(1), "--status", "Actual"]
         send += ["--statewide", "--event", "Lockdown", "--headline", "Lockdown: intruder reported"]

@@ -7,6 +7,7 @@ from typing import Any
 from aiohttp import web
 
 from alertnet import __version__
+from alertnet.api.openapi_digest import digest_paths
 from alertnet.api.openapi_schemas import (
     ACCEPTED,
     ACK_LIST,
@@ -310,6 +311,7 @@ def document() -> dict[str, Any]:
                     },
                 }
             },
+            **digest_paths(),
         },
     }
 

@@ -28,6 +28,7 @@ ERROR = {
     },
 }
 ALERT_REQUEST = request_schema()
+ITEM_AUDIENCE = ALERT_REQUEST["properties"]["audience"]
 CHANNEL_COUNTS = {"type": "object", "additionalProperties": {"type": "integer"}}
 ACCEPTED = {
     "type": "object",

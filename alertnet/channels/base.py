@@ -59,6 +59,7 @@ class Envelope:
     name: str
     delivery_id: str
     personal: Mapping[str, str] = field(default_factory=dict)  # substitution tag -> value
+    headers: Mapping[str, str] = field(default_factory=dict)  # email headers for this recipient alone
 
 
 class SenderPool(Protocol):

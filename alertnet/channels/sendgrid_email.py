@@ -11,7 +11,7 @@ from python_http_client.exceptions import HTTPError
 from sendgrid import SendGridAPIClient
 
 from alertnet.channels.base import Envelope, Outcome, Outgoing, ProviderRecord, SendResult
-from alertnet.domain.messages import Channel
+from alertnet.domain.messages import Channel, Content, EmailContent
 from alertnet.domain.receipts import Receipt
 from alertnet.settings import Settings
 
@@ -58,12 +58,13 @@ class SendGridEmail:
             raise ValueError(f"message {outgoing.message_id} has no email content")
         personalizations = []
         for envelope in group:
-            personalization: dict[str, Any] = {
-                "to": [{"email": envelope.address, "name": envelope.name}],
-                "custom_args": {"delivery_id": envelope.delivery_id},
-            }
+            personalization: dict[str, Any] = {"to": [{"email": envelope.address, "name": envelope.name}]}
+            if envelope.delivery_id:  # a test send is no delivery: its events have nothing to move
+                personalization["custom_args"] = {"delivery_id": envelope.delivery_id}
             if envelope.personal:
                 personalization["substitutions"] = dict(envelope.personal)
+            if envelope.headers:
+                personalization["headers"] = dict(envelope.headers)
             personalizations.append(personalization)
         return {
             "personalizations": personalizations,
@@ -113,6 +114,14 @@ class SendGridEmail:
             if isinstance(error.reason, ConnectionRefusedError):
                 return Outcome.RETRY, "", "connection refused"
             return Outcome.AMBIGUOUS, "", f"no answer: {error.reason}"
+
+    async def send_simple(self, subject: str, html: str, text: str, addresses: list[str]) -> bool:
+        """One email to a few addresses outside the pipeline (a test send, a notice to editors): no
+        deliveries, so nothing is counted or receipted. True if SendGrid accepted it."""
+        outgoing = Outgoing("notice", "email", Content(email=EmailContent(subject, html, text)))
+        envelopes = [Envelope("", address, "", "") for address in addresses]
+        results = [r async for r in self.send(outgoing, envelopes)]
+        return bool(results) and all(r.outcome is Outcome.SENT for r in results)
 
     async def close(self) -> None:
         return None

@@ -10,13 +10,24 @@ import binascii
 import json
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from sendgrid.helpers.eventwebhook import EventWebhook
 
 from alertnet.domain.deliveries import DeliveryState
 from alertnet.domain.receipts import ACCEPTED, DELIVERED, Receipt, failed, with_reason
+from alertnet.domain.subscriptions import ProblemKind, classify_event
 
 EVENT_MAX_AGE_SECONDS = 600
+
+
+@dataclass(frozen=True)
+class AddressEvent:
+    event_id: str  # SendGrid's sg_event_id: the same event retried is counted once
+    email: str
+    kind: ProblemKind | None  # None: delivered
+    reason: str
+
 
 EMAIL_EVENT: dict[str, Receipt] = {
     "processed": ACCEPTED,
@@ -91,6 +102,26 @@ class SendGridEvents:
                 if previous is None or _rank(receipt) >= _rank(previous[0]):
                     receipts[did] = (receipt, str(event.get("sg_message_id", "")).split(".")[0])
         return receipts
+
+
+def address_events(body: bytes) -> list[AddressEvent]:
+    """What each event of a verified batch says about its address: a spam report, a hard bounce, a soft
+    failure (blocked, deferred), or a delivery (kind None, which ends a run of soft failures)."""
+    try:
+        events = json.loads(body)
+    except ValueError:
+        return []
+    found: list[AddressEvent] = []
+    for event in events if isinstance(events, list) else []:
+        if not isinstance(event, dict) or not isinstance(event.get("email"), str):
+            continue
+        name = str(event.get("event", "")).lower()
+        kind = classify_event(name, str(event.get("type", "")))
+        if kind is None and name != "delivered":
+            continue
+        reason = str(event.get("reason") or event.get("response") or name)
+        found.append(AddressEvent(str(event.get("sg_event_id", "")), event["email"], kind, reason))
+    return found
 
 
 def _rank(receipt: Receipt) -> int:

@@ -88,7 +88,7 @@ def _has_surrogate(text: str) -> bool:
     return any("\ud800" <= ch <= "\udfff" for ch in text)
 
 
-def _show(value: object) -> str:
+def show(value: object) -> str:
     """A short, safe rendering of a bad value for an error reason."""
     text = json.dumps(value, ensure_ascii=True, default=repr)
     return text if len(text) <= 60 else text[:57] + "..."
@@ -97,7 +97,7 @@ def _show(value: object) -> str:
 E = TypeVar("E", bound=StrEnum)
 
 
-class _Parser:
+class FieldParser:
     """Collects every error instead of stopping at the first."""
 
     def __init__(self) -> None:
@@ -113,7 +113,7 @@ class _Parser:
         allowed = [m.value for m in kind]
         if isinstance(value, str) and value in allowed:
             return kind(value)
-        self.error(key, f"must be one of {', '.join(allowed)} (case-sensitive); got {_show(value)}")
+        self.error(key, f"must be one of {', '.join(allowed)} (case-sensitive); got {show(value)}")
         return None
 
     def text(self, data: Mapping[str, Any], key: str, limit: int, *, required: bool, multiline: bool) -> str:
@@ -121,7 +121,7 @@ class _Parser:
         if value is None:
             return ""  # missing required fields are reported once, as "is required"
         if not isinstance(value, str):
-            self.error(key, f"must be a string; got {_show(value)}")
+            self.error(key, f"must be a string; got {show(value)}")
             return ""
         value = value.strip()
         if _has_surrogate(value):
@@ -146,14 +146,14 @@ class _Parser:
         if value is None:
             value = []
         if not isinstance(value, list):
-            self.error("references", f"must be a list of alert ids; got {_show(value)}")
+            self.error("references", f"must be a list of alert ids; got {show(value)}")
             return ()
         ids: list[str] = []
         for n, item in enumerate(value):
             where = f"references[{n}]"
             ref = item.strip().upper() if isinstance(item, str) else None
             if ref is None or not ULID_RE.fullmatch(ref):
-                self.error(where, f"must be an alert id (a 26-character ULID); got {_show(item)}")
+                self.error(where, f"must be an alert id (a 26-character ULID); got {show(item)}")
             elif ref in ids:
                 self.error(where, f"duplicate reference '{ref}'")
             else:
@@ -170,16 +170,16 @@ class _Parser:
             return None
         reason = "must be an ISO 8601 date-time with a timezone offset, e.g. 2025-05-01T15:00:00-05:00"
         if not isinstance(value, str):
-            self.error("expires", f"{reason}; got {_show(value)}")
+            self.error("expires", f"{reason}; got {show(value)}")
             return None
         try:
             parsed = datetime.fromisoformat(value.strip())
             if parsed.tzinfo is None or parsed.utcoffset() is None:
-                self.error("expires", f"must include a timezone offset; got {_show(value)}")
+                self.error("expires", f"must include a timezone offset; got {show(value)}")
                 return None
             expires = utc_seconds(parsed)
         except (ValueError, OverflowError):  # OverflowError: in UTC it falls outside years 1 to 9999
-            self.error("expires", f"{reason}, within years 1 to 9999 in UTC; got {_show(value)}")
+            self.error("expires", f"{reason}, within years 1 to 9999 in UTC; got {show(value)}")
             return None
         if expires <= now:
             self.error("expires", f"must be in the future (now is {format_datetime(now)})")
@@ -188,7 +188,7 @@ class _Parser:
 
     def audience(self, value: Any) -> Audience:
         if not isinstance(value, dict):
-            self.error("audience", f"must be an object; got {_show(value)}")
+            self.error("audience", f"must be an object; got {show(value)}")
             return Audience()
         for key in value:
             if key not in AUDIENCE_KEYS:
@@ -197,7 +197,7 @@ class _Parser:
         if statewide is None:
             statewide = False
         elif not isinstance(statewide, bool):
-            self.error("audience.statewide", f"must be true or false; got {_show(statewide)}")
+            self.error("audience.statewide", f"must be true or false; got {show(statewide)}")
             statewide = False
         roles = [r.value for r in Role]
         lists = {
@@ -224,7 +224,7 @@ class _Parser:
         if value is None:
             return ()
         if not isinstance(value, list):
-            self.error(where, f"must be a list of strings; got {_show(value)}")
+            self.error(where, f"must be a list of strings; got {show(value)}")
             return ()
         items: list[str] = []
         seen: set[str] = set()
@@ -232,7 +232,7 @@ class _Parser:
             at = f"{where}[{n}]"
             text = item.strip() if isinstance(item, str) else None
             if text is None:
-                self.error(at, f"must be a string; got {_show(item)}")
+                self.error(at, f"must be a string; got {show(item)}")
             elif not text:
                 self.error(at, "must not be empty")
             elif _has_surrogate(text):
@@ -242,9 +242,9 @@ class _Parser:
             elif has_bidi_control(text):
                 self.error(at, BIDI_REASON)
             elif allowed is not None and text not in allowed:
-                self.error(at, f"unknown role {_show(item)}; must be one of {', '.join(allowed)}")
+                self.error(at, f"unknown role {show(item)}; must be one of {', '.join(allowed)}")
             elif text.casefold() in seen:
-                self.error(at, f"duplicate {_show(item)}")
+                self.error(at, f"duplicate {show(item)}")
             else:
                 seen.add(text.casefold())
                 items.append(text)
@@ -253,13 +253,13 @@ class _Parser:
     def channels(self, value: Any) -> tuple[Channel, ...]:
         allowed = [c.value for c in Channel]
         if not isinstance(value, list) or not value:
-            self.error("channels", f"must be a non-empty list of {', '.join(allowed)}; got {_show(value)}")
+            self.error("channels", f"must be a non-empty list of {', '.join(allowed)}; got {show(value)}")
             return ()
         result: list[Channel] = []
         for n, item in enumerate(value):
             at = f"channels[{n}]"
             if not isinstance(item, str) or item not in allowed:
-                self.error(at, f"must be one of {', '.join(allowed)} (case-sensitive); got {_show(item)}")
+                self.error(at, f"must be one of {', '.join(allowed)} (case-sensitive); got {show(item)}")
             elif Channel(item) in result:
                 self.error(at, f"duplicate channel '{item}'")
             else:
@@ -312,8 +312,8 @@ def parse_alert_request(payload: object, *, now: datetime) -> AlertDraft:
     if now.tzinfo is None:
         raise ValueError("now must be timezone-aware")
     if not isinstance(payload, dict):
-        raise AlertValidationError([FieldError("body", f"must be a JSON object; got {_show(payload)}")])
-    p = _Parser()
+        raise AlertValidationError([FieldError("body", f"must be a JSON object; got {show(payload)}")])
+    p = FieldParser()
     for key in payload:
         if key not in TOP_LEVEL:
             p.error(str(key), f"unknown field; allowed: {', '.join(TOP_LEVEL)}")

@@ -17,6 +17,14 @@ class Links:
     def ack_page(self, token: str) -> str:
         return f"{self.base_url}/ack/{token}"
 
+    def unsubscribe(self, token: str) -> str:
+        """An official's own unsubscribe link for one mailing list (RFC 8058 one-click POST, or a page)."""
+        return f"{self.base_url}/u/{token}"
+
+    def digest_issue(self, number: int) -> str:
+        """The public archive page of a sent issue of the weekly update."""
+        return f"{self.base_url}/digest/{number}"
+
     def sms_status(self, delivery_id: str) -> str:
         return f"{self.base_url}/v1/webhooks/twilio/status?d={quote(delivery_id)}"
 

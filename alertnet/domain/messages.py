@@ -37,6 +37,8 @@ class MessageKind(StrEnum):
 
 ACK_LINK_TAG = "-ack_link-"
 """Stands for each recipient's own acknowledgement link in an email's shared bodies."""
+UNSUBSCRIBE_LINK_TAG = "-unsubscribe_link-"
+"""Stands for each recipient's own unsubscribe link (a message sent to a mailing list)."""
 
 
 @dataclass(frozen=True)
@@ -116,6 +118,9 @@ class Message:
     content: Content
     created: float
     expires: float | None = None
+    # The mailing list it goes to ("digest"): each recipient gets their own unsubscribe link and the
+    # RFC 8058 List-Unsubscribe headers. Empty for alerts, which nobody unsubscribes from.
+    mailing_list: str = ""
 
     @property
     def critical(self) -> bool:
@@ -135,6 +140,7 @@ class Message:
                 "content": self.content.to_dict(),
                 "created": self.created,
                 "expires": self.expires,
+                **({"list": self.mailing_list} if self.mailing_list else {}),
             },
             separators=(",", ":"),
             ensure_ascii=False,
@@ -152,4 +158,5 @@ class Message:
             content=Content.from_dict(data["content"]),
             created=float(data["created"]),
             expires=None if data.get("expires") is None else float(data["expires"]),
+            mailing_list=str(data.get("list", "")),
         )

@@ -45,6 +45,7 @@ class Sender:
     role: SenderRole
     created: str
     active: bool = True
+    email: str = ""  # where the hub tells the sender things (a held digest); optional
 
 
 def may_send(role: SenderRole, kind: SendKind) -> bool:

@@ -23,6 +23,8 @@ HSET_CHUNK = 2000
 
 Stage = Callable[[redis.client.Pipeline], None]
 """More writes for the fan-out's transaction (an alert's record, its escalation timers, ...)."""
+Guard = tuple[str, Mapping[str, str]]
+"""(hash key, {field: expected value, "" for absent}): the fan-out is written only while it holds."""
 
 
 class Dispatcher:
@@ -50,6 +52,38 @@ class Dispatcher:
             self._write_deliveries(pipe, message.id, slots, now)
             self._enqueue(pipe, batches, now)
             pipe.execute()
+
+    def fan_out_guarded(
+        self,
+        parts: Sequence[tuple[Message, Mapping[str, Sequence[str]], Sequence[Batch]]],
+        *,
+        guard: Guard,
+        also: Sequence[Stage] = (),
+    ) -> bool:
+        """Like `fan_out`, for several messages in one transaction, written only if `guard`'s hash field
+        still holds its expected value (WATCHed: a change by anyone before EXEC aborts it all). Returns
+        False, having written nothing, when the guard did not hold: someone else sent it, or changed it."""
+        now = time.time()
+        key, expected = guard
+        fields = list(expected)
+        with self.redis.pipeline(transaction=True) as pipe:
+            try:
+                pipe.watch(key)
+                current = pipe.hmget(key, fields)
+                seen = {f: ("" if v is None else v.decode()) for f, v in zip(fields, current, strict=True)}
+                if seen != dict(expected):
+                    return False
+                pipe.multi()
+                for message, slots, batches in parts:
+                    stage_message(pipe, message)
+                    self._write_deliveries(pipe, message.id, slots, now)
+                    self._enqueue(pipe, batches, now)
+                for stage in also:
+                    stage(pipe)
+                pipe.execute()
+            except redis.WatchError:
+                return False
+        return True
 
     def store_wave_and_enqueue(
         self,

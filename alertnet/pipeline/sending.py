@@ -24,7 +24,8 @@ from alertnet.domain.acks import make_ack_token
 from alertnet.domain.contacts import Official, address_for
 from alertnet.domain.deliveries import CLAIMABLE_STATES, DeliveryState, backoff_seconds, delivery_id
 from alertnet.domain.escalation import is_covered
-from alertnet.domain.messages import ACK_LINK_TAG, Channel, Message
+from alertnet.domain.messages import ACK_LINK_TAG, UNSUBSCRIBE_LINK_TAG, Channel, Message
+from alertnet.domain.subscriptions import MailingList, make_list_token, unsubscribe_headers
 from alertnet.pipeline.batches import Batch
 from alertnet.pipeline.context import WorkerContext
 from alertnet.store import keys as k
@@ -105,8 +106,15 @@ class _Sender:
             expires = self.message.created + ctx.settings.escalation.ack_link_days * 86400
             token = make_ack_token(ctx.ack_secret, self.message.id, official.id, expires)
             personal[ACK_LINK_TAG] = ctx.links.ack_page(token)
+        headers: dict[str, str] = {}
+        if self.message.mailing_list and self.channel is Channel.EMAIL:
+            link = self.ctx.links.unsubscribe(
+                make_list_token(self.ctx.ack_secret, MailingList(self.message.mailing_list), official.id)
+            )
+            personal[UNSUBSCRIBE_LINK_TAG] = link
+            headers = unsubscribe_headers(link)
         did = delivery_id(self.message.id, self.slot, official.id)
-        return Envelope(official.id, address, official.name, did, personal)
+        return Envelope(official.id, address, official.name, did, personal, headers)
 
 
 async def _send_until_done(ctx: WorkerContext, sender: _Sender, batch: Batch) -> None:

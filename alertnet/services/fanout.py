@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 
 from alertnet.domain.messages import Channel, Message
 from alertnet.pipeline.batches import QUEUE_FOR_PRIORITY, batch_sizes, plan_batches
-from alertnet.pipeline.enqueue import Dispatcher, Stage
+from alertnet.pipeline.enqueue import Dispatcher, Guard, Stage
 from alertnet.settings import Settings
 
 
@@ -37,3 +37,20 @@ class FanOut:
         batches = plan_batches(message.id, slots, batch_sizes(self.settings), queue)
         await asyncio.to_thread(self.dispatcher.fan_out, message, slots, batches, also=also)
         return {slot: len(ids) for slot, ids in slots.items()}
+
+    async def send_once(
+        self,
+        messages: Sequence[tuple[Message, Mapping[Channel, Sequence[str]]]],
+        *,
+        guard: Guard,
+        also: Sequence[Stage] = (),
+    ) -> bool:
+        """Queue several messages (the editions of one digest issue) in one transaction, only while
+        `guard` holds (e.g. the issue is still unsent). False, with nothing written, when it did not."""
+        sizes = batch_sizes(self.settings)
+        parts = []
+        for message, recipients in messages:
+            slots = {channel.value: list(ids) for channel, ids in recipients.items()}
+            queue = QUEUE_FOR_PRIORITY[message.priority]
+            parts.append((message, slots, plan_batches(message.id, slots, sizes, queue)))
+        return await asyncio.to_thread(self.dispatcher.fan_out_guarded, parts, guard=guard, also=also)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from email_validator import EmailNotValidError, validate_email
+
 from alertnet.domain.senders import Sender, SenderRole, new_token, token_hash, validate_sender_name
 from alertnet.services.errors import BadRequest
 from alertnet.store.audit import AuditLog
@@ -26,13 +28,19 @@ class SenderService:
         sender = await self.senders.by_token_hash(token_hash(token))
         return sender if sender and sender.active else None
 
-    async def add(self, name: str, role: SenderRole, *, actor: str = "cli") -> NewSender:
-        """Create (or replace, revoking the old token) a sender. Raises BadRequest for a bad name."""
+    async def add(self, name: str, role: SenderRole, *, actor: str = "cli", email: str = "") -> NewSender:
+        """Create (or replace, revoking the old token) a sender. Raises BadRequest for a bad name or
+        email address."""
         problem = validate_sender_name(name)
         if problem:
             raise BadRequest(f"name: {problem}")
+        if email:
+            try:
+                email = validate_email(email, check_deliverability=False).normalized
+            except EmailNotValidError as error:
+                raise BadRequest(f"email: not a valid email address: {error}") from None
         token = new_token()
-        sender = await self.senders.add(name, role, token_hash(token))
+        sender = await self.senders.add(name, role, token_hash(token), email=email)
         await self.audit.record(
             actor=actor, action="sender_add", outcome="accepted", sender=name, role=role.value
         )

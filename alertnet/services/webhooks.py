@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from alertnet.channels.sendgrid_events import EventsRefused, SendGridEvents
+from alertnet.channels.sendgrid_events import AddressEvent, EventsRefused, SendGridEvents, address_events
 from alertnet.channels.twilio_voice import voice_twiml
 from alertnet.channels.twilio_webhooks import TwilioWebhooks
 from alertnet.domain.deliveries import split_delivery_id
@@ -16,6 +16,7 @@ from alertnet.pipeline.messages import MessageLoader
 from alertnet.pipeline.receipts import ReceiptApplier
 from alertnet.services.acks import AckRefused, AckService
 from alertnet.services.errors import BadRequest, BadSignature, NotFound
+from alertnet.store.digest import SubscriptionStore
 from alertnet.store.webhooks import HandledRequests
 
 KEY_NOT_RECOGNIZED = "That key was not recognized. Reply 1 to the text message to acknowledge. Goodbye."
@@ -33,7 +34,9 @@ class WebhookService:
         messages: MessageLoader,
         links: Links,
         handled: HandledRequests,
+        subscriptions: SubscriptionStore | None = None,
     ) -> None:
+        self.subscriptions = subscriptions
         self.twilio = twilio
         self.sendgrid = sendgrid
         self.receipts = receipts
@@ -115,3 +118,22 @@ class WebhookService:
         except EventsRefused as error:
             raise BadRequest(str(error), error.error) from None
         await self.receipts.apply(receipts)
+        if self.subscriptions is not None:
+            await self._count_address_events(address_events(body))
+
+    async def _count_address_events(self, events: list[AddressEvent]) -> None:
+        """Bounces and complaints count against their address (each SendGrid event once, however often
+        it is posted); a delivery ends a run of soft failures."""
+        subscriptions = self.subscriptions
+        assert subscriptions is not None
+        delivered = [e for e in events if e.kind is None]
+        if delivered:
+            await subscriptions.delivered([e.email for e in delivered])
+        for event in events:
+            if event.kind is None:
+                continue
+            if event.event_id and not await self.handled.begin("sendgrid-event", event.event_id):
+                continue
+            await subscriptions.record_event(event.email, event.kind, event.reason)
+            if event.event_id:
+                await self.handled.done("sendgrid-event", event.event_id)

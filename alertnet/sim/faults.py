@@ -18,7 +18,7 @@ NUMBER_KEYS = (
     "busy_numbers",
     "voicemail_numbers",
 )
-EMAIL_KEYS = ("bounce_emails", "drop_emails")
+EMAIL_KEYS = ("bounce_emails", "drop_emails", "spam_emails", "block_emails")
 
 
 class FaultsError(ValueError):
@@ -45,6 +45,8 @@ class Faults:
     voicemail_numbers: frozenset[str] = frozenset()  # calls are answered by a machine (AnsweredBy)
     bounce_emails: frozenset[str] = frozenset()  # lower-cased; "processed" then "bounce"
     drop_emails: frozenset[str] = frozenset()  # lower-cased; "dropped" only
+    spam_emails: frozenset[str] = frozenset()  # lower-cased; "delivered", then the person reports spam
+    block_emails: frozenset[str] = frozenset()  # lower-cased; "bounce" of type "blocked" (a soft failure)
     # Derived: lets the hot path skip every check with one attribute read.
     any_request_fault: bool = field(default=False, repr=False)
 
@@ -93,11 +95,16 @@ class Faults:
         return "machine_end_beep" if to in self.voicemail_numbers else "human"
 
     def email_outcome(self, address_lower: str) -> str:
-        """The final SendGrid event for a lower-cased address: delivered, bounce or dropped."""
+        """The final SendGrid event for a lower-cased address: delivered, bounce, dropped, spamreport (after
+        delivered) or blocked (a bounce of type blocked)."""
         if address_lower in self.drop_emails:
             return "dropped"
         if address_lower in self.bounce_emails:
             return "bounce"
+        if address_lower in self.spam_emails:
+            return "spamreport"
+        if address_lower in self.block_emails:
+            return "blocked"
         return "delivered"
 
 

@@ -182,6 +182,9 @@ class SendGridApi:
             outcome = faults.email_outcome(address.lower())
             if outcome == "dropped":
                 finals.append((due, record, "dropped"))
+            elif outcome == "spamreport":
+                self.pending.append((due, record, "processed"))
+                finals.extend([(due, record, "delivered"), (due, record, "spamreport")])
             else:
                 self.pending.append((due, record, "processed"))
                 finals.append((due, record, outcome))
@@ -235,6 +238,11 @@ class SendGridApi:
             data["status"] = "5.1.1"
             data["type"] = "bounce"
             data["bounce_classification"] = "Invalid Address"
+        elif event == "blocked":
+            data["event"] = "bounce"
+            data["type"] = "blocked"
+            data["reason"] = "550 5.7.1 Message blocked by the receiving server's policy."
+            data["status"] = "5.7.1"
         elif event == "dropped":
             data["reason"] = "Bounced Address"
             data["status"] = "5.0.0"

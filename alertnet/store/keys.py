@@ -12,6 +12,7 @@ REGISTRY_VERSION = PREFIX + "registry:generation"  # a new random value on every
 # Senders
 SENDER_KEY = PREFIX + "sender:"  # + sender name -> hash
 SENDER_TOKEN_INDEX = PREFIX + "sender-token:"  # + sha256(token) -> sender name
+SENDERS_ALL = PREFIX + "senders"  # set of every sender name
 
 # Messages (every kind), alerts and deliveries
 MESSAGE_KEY = PREFIX + "msg:"  # + message id -> JSON (kind, priority, content per channel)
@@ -31,6 +32,19 @@ AUDIT_REFUSED_STREAM = PREFIX + "audit:refused"
 AUDIT_REFUSED_RATE = PREFIX + "audit:refused-rate:"  # + client address + ":" + minute -> count
 # Provider webhooks already handled (a retried or replayed request changes nothing the second time).
 WEBHOOK_SEEN = PREFIX + "webhook-seen:"  # + provider kind + ":" + provider id -> "1"
+
+# The weekly school safety update (digest)
+DIGEST_ITEM = PREFIX + "digest:item:"  # + item id -> JSON
+DIGEST_ITEMS = PREFIX + "digest:items:"  # + issue number -> set of its item ids
+DIGEST_ISSUE = PREFIX + "digest:issue:"  # + issue number -> hash (version, approval, state, sent)
+DIGEST_SNAPSHOT = PREFIX + "digest:snapshot:"  # + issue number -> JSON list of the items as sent
+DIGEST_LAST = PREFIX + "digest:last"  # the newest issue number the schedule has dealt with
+DIGEST_SENT = PREFIX + "digest:sent"  # zset issue number -> sent time (the public archive)
+DIGEST_TESTS = PREFIX + "digest:tests:"  # + sender + ":" + UTC day -> test emails sent that day
+UNSUBSCRIBED = PREFIX + "unsub:"  # + mailing list -> set of official ids who left it (not the registry)
+EMAIL_PROBLEM = PREFIX + "email-problem:"  # + lower-cased address -> hash of bounce/complaint counts
+EMAIL_PROBLEMS = PREFIX + "email-problems"  # set of addresses with any problem recorded
+EMAIL_SUPPRESSED = PREFIX + "email-suppressed"  # set of addresses no mailing list sends to
 
 # Rate limiting
 RATE_KEY = PREFIX + "rate:"

@@ -134,9 +134,10 @@ class SenderStore:
     def __init__(self, redis: Redis) -> None:
         self.redis = redis
 
-    async def add(self, name: str, role: SenderRole, token_hash: str) -> Sender:
+    async def add(self, name: str, role: SenderRole, token_hash: str, *, email: str = "") -> Sender:
         """Create or replace a sender; replacing revokes the old token."""
-        sender = Sender(name=name, role=role, created=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
+        created = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+        sender = Sender(name=name, role=role, created=created, email=email)
         old_hash = await self.redis.hget(k.SENDER_KEY + name, "token_hash")
         async with self.redis.pipeline(transaction=True) as pipe:
             if old_hash:
@@ -148,8 +149,10 @@ class SenderStore:
                     "token_hash": token_hash,
                     "created": sender.created,
                     "active": "1",
+                    "email": email,
                 },
             )
+            pipe.sadd(k.SENDERS_ALL, name)
             pipe.set(k.SENDER_TOKEN_INDEX + token_hash, name)
             await pipe.execute()
         return sender
@@ -170,7 +173,14 @@ class SenderStore:
             role=SenderRole(fields["role"]),
             created=fields["created"],
             active=fields.get("active") == "1",
+            email=fields.get("email", ""),
         )
+
+    async def all(self) -> list[Sender]:
+        """Every sender, by name."""
+        names = sorted(m.decode() for m in await self.redis.smembers(k.SENDERS_ALL))
+        found = [await self.get(name) for name in names]
+        return [s for s in found if s is not None]
 
     async def revoke(self, name: str) -> bool:
         return bool(await self.redis.hset(k.SENDER_KEY + name, "active", "0") == 0)
