@@ -29,17 +29,20 @@ class Registry:
 
     mobiles: list[str]
     district_mobiles: dict[str, list[str]]
+    regions: tuple[str, ...] = ()
 
     @classmethod
     def read(cls, path: Path) -> Registry:
         mobiles: list[str] = []
         districts: dict[str, list[str]] = defaultdict(list)
+        regions: set[str] = set()
         with path.open(encoding="utf-8") as f:
             for row in csv.DictReader(f):
+                regions.add(row["region"])
                 if row["mobile"]:
                     mobiles.append(row["mobile"])
                     districts[row["district"]].append(row["mobile"])
-        return cls(mobiles, dict(districts))
+        return cls(mobiles, dict(districts), tuple(sorted(regions)))
 
     def districts(self, count: int) -> list[str]:
         """`count` districts spread over the registry."""

@@ -115,6 +115,30 @@ def _priority_row(f: dict[str, Any]) -> list[Row]:
     return [Row("4. Critical alert's first SMS during bulk send", measured, "< 1 s", worst < 1)]
 
 
+def _digest_rows(f: dict[str, Any]) -> list[Row]:
+    d = f.get("digest")
+    if not d:
+        return []
+    used, bound = d["sendgrid_requests"], d["request_bound"]
+    rows = [
+        Row(
+            "8. Weekly digest: SendGrid requests",
+            f"{used:,} for {d['recipients']:,} subscribers "
+            f"({d['editions']} item sets from {d['items']} items)",
+            f"≤ {bound:,} (sets + recipients/1,000)",
+            used <= bound,
+        ),
+        Row("8. Weekly digest: run-due to last request", f"{d['to_last_request_s']} s", "—", None),
+    ]
+    first = d.get("alert_first_sms_s")
+    if first is not None:
+        during = "during the digest" if d["alert_during_digest"] else "after the digest ended"
+        rows.append(
+            Row("8. Alert's first SMS during the digest", f"{first:.2f} s ({during})", "< 1 s", first < 1)
+        )
+    return rows
+
+
 def _ack_rows(f: dict[str, Any]) -> list[Row]:
     a = f.get("acks")
     if not a:
@@ -186,6 +210,7 @@ SECTIONS: list[Callable[[dict[str, Any]], list[Row]]] = [
     _escalation_row,
     _memory_rows,
     _paced_row,
+    _digest_rows,
 ]
 
 
@@ -256,6 +281,8 @@ How the figures are taken:
   the naive design at its best.
 - Priority: critical alerts to one district each, {p["critical_gap_s"]:g} s apart, into a bulk send to
   everyone: an SMS digest notice through the shared fan-out step (`FanOut.send`) at bulk priority.
+- Digest: two editors' items (one statewide, one per region), approved, sent by `alertnet digest
+  run-due --at` the issue's send time; a critical alert is posted once its first email request is in.
 - Acks: a second process replays signed "1" replies from distinct officials with an open alert,
   {p["ack_in_flight"]} in flight, bounded by count and time; each must come back as a stored first ack.
 - Escalation: the "extreme" policy at `ALERTNET_ESCALATION_TIME_SCALE={p["escalation_time_scale"]:g}`

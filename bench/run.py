@@ -22,6 +22,7 @@ import redis
 from bench.acks import run_acks
 from bench.ceiling import measure_ceiling
 from bench.config import BenchConfig
+from bench.digest import run_digest
 from bench.escalation import run_escalation
 from bench.fanout import run_fanout, wait_drained
 from bench.machine import load_average, machine_info
@@ -118,6 +119,8 @@ def main_figures(stack: Stack, config: BenchConfig, results: dict[str, Any], log
             bench.figures["fanout"] = fanouts(bench)
         with log.phase("priority during a bulk send"):
             bench.figures["priority"] = priority(bench)
+        with log.phase("weekly digest with an alert during it"):
+            bench.figures["digest"] = digest(bench)
         with log.phase("acknowledgements"):
             bench.figures["acks"] = acks(bench)
         bench.figures["memory"]["peak_rss_mib"] = peak_rss(stack)
@@ -248,6 +251,13 @@ def priority(bench: Bench) -> dict[str, Any]:
     result["drained_after_s"] = wait_drained(
         bench.stack, bench.token, [], bench.config.drain_timeout_s, message_ids=(result["bulk_message_id"],)
     )
+    return result
+
+
+def digest(bench: Bench) -> dict[str, Any]:
+    assert bench.registry is not None
+    result = run_digest(bench.stack, bench.token, bench.registry, timeout=120 + bench.config.officials / 200)
+    wait_drained(bench.stack, bench.token, [], bench.config.drain_timeout_s)
     return result
 
 
