@@ -17,6 +17,7 @@ import requests
 
 from bench.fanout import wait_for_provider
 from bench.payloads import Registry, critical_alert
+from bench.priority import first_sms
 from bench.stack import Stack
 from bench.stats import rounded
 
@@ -28,16 +29,6 @@ def _call(stack: Stack, token: str, method: str, path: str, **kwargs: Any) -> An
     if response.status_code >= 300:
         raise RuntimeError(f"{method} {path}: {response.status_code} {response.text[:500]}")
     return response.json()
-
-
-def _first_sms(stack: Stack, mobiles: list[str], code: str, since: float) -> float | None:
-    times = [
-        m["received_at"]
-        for mobile in mobiles
-        for m in stack.sim_messages("sms", since, to=mobile)
-        if code in m["body"]
-    ]
-    return min(times) if times else None
 
 
 def run_digest(stack: Stack, director: str, registry: Registry, *, timeout: float) -> dict[str, Any]:
@@ -64,7 +55,7 @@ def run_digest(stack: Stack, director: str, registry: Registry, *, timeout: floa
     answer, sent, _ = stack.post_alert(director, critical_alert(district))
     wait = wait_for_provider(stack, recipients + answer["recipients"]["sms"], started, timeout)
     email = wait.stats["kinds"]["email"]
-    first = _first_sms(stack, registry.district_mobiles[district], answer["verification_code"], sent)
+    first = first_sms(stack, registry.district_mobiles[district], answer["verification_code"], sent)
     return {
         "issue": issue["number"],
         "recipients": recipients,

@@ -49,7 +49,7 @@ def _sms_count(stack: Stack) -> int:
     return int(stack.sim_stats()["counts"]["sms"])
 
 
-def _first_sms(stack: Stack, mobiles: list[str], code: str, since: float) -> float | None:
+def first_sms(stack: Stack, mobiles: list[str], code: str, since: float) -> float | None:
     """When the simulator got the first SMS carrying `code` to any of `mobiles`."""
     times = [
         m["received_at"]
@@ -98,7 +98,7 @@ def run_priority(
     wait = wait_for_provider(stack, expected, submit_start, max(1.0, deadline - time.monotonic()))
     bulk_last = wait.stats["kinds"]["sms"]["last_request_at"]
     for p in posted:
-        first = _first_sms(stack, registry.district_mobiles[p["district"]], p["code"], p["sent"])
+        first = first_sms(stack, registry.district_mobiles[p["district"]], p["code"], p["sent"])
         p["first_sms_s"] = rounded(None if first is None else first - p["sent"])
         p["bulk_still_sending"] = bool(first and bulk_last and bulk_last > first)
     latencies = [p["first_sms_s"] for p in posted if p["first_sms_s"] is not None]

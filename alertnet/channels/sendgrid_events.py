@@ -11,6 +11,7 @@ import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from sendgrid.helpers.eventwebhook import EventWebhook
 
@@ -82,14 +83,19 @@ class SendGridEvents:
             return False
 
     @staticmethod
-    def receipts(body: bytes) -> dict[str, tuple[Receipt, str]]:
-        """Receipts by delivery id: (receipt, SendGrid message id). Raises EventsRefused on a bad body."""
+    def read(body: bytes) -> list[Any]:
+        """A verified batch's events, read once. Raises EventsRefused on a bad body."""
         try:
             events = json.loads(body)
         except (json.JSONDecodeError, UnicodeDecodeError):
             raise EventsRefused("body: not valid JSON", "invalid_json") from None
         if not isinstance(events, list):
             raise EventsRefused("body: must be a JSON array of events")
+        return events
+
+    @staticmethod
+    def receipts(events: list[Any]) -> dict[str, tuple[Receipt, str]]:
+        """Receipts by delivery id: (receipt, SendGrid message id)."""
         receipts: dict[str, tuple[Receipt, str]] = {}
         for event in events:
             if not isinstance(event, dict):
@@ -104,15 +110,11 @@ class SendGridEvents:
         return receipts
 
 
-def address_events(body: bytes) -> list[AddressEvent]:
-    """What each event of a verified batch says about its address: a spam report, a hard bounce, a soft
-    failure (blocked, deferred), or a delivery (kind None, which ends a run of soft failures)."""
-    try:
-        events = json.loads(body)
-    except ValueError:
-        return []
+def address_events(events: list[Any]) -> list[AddressEvent]:
+    """What each event of a batch says about its address: a spam report, a hard bounce, a soft failure
+    (blocked, deferred), or a delivery (kind None, which ends a run of soft failures)."""
     found: list[AddressEvent] = []
-    for event in events if isinstance(events, list) else []:
+    for event in events:
         if not isinstance(event, dict) or not isinstance(event.get("email"), str):
             continue
         name = str(event.get("event", "")).lower()

@@ -114,12 +114,12 @@ class WebhookService:
         if not self.sendgrid.verify(body, signature, timestamp):
             raise BadSignature("X-Twilio-Email-Event-Webhook-Signature: missing, stale or does not match")
         try:
-            receipts = self.sendgrid.receipts(body)
+            events = self.sendgrid.read(body)
         except EventsRefused as error:
             raise BadRequest(str(error), error.error) from None
-        await self.receipts.apply(receipts)
+        await self.receipts.apply(self.sendgrid.receipts(events))
         if self.subscriptions is not None:
-            await self._count_address_events(address_events(body))
+            await self._count_address_events(address_events(events))
 
     async def _count_address_events(self, events: list[AddressEvent]) -> None:
         """Bounces and complaints count against their address (each SendGrid event once, however often
