@@ -23,6 +23,7 @@ from alertnet.pipeline.receipts import ReceiptApplier
 from alertnet.services.acks import AckService
 from alertnet.services.alerts import AlertService
 from alertnet.services.audit import AuditService
+from alertnet.services.bulletins import BulletinService
 from alertnet.services.digest import DigestService
 from alertnet.services.fanout import FanOut
 from alertnet.services.health import HealthService
@@ -34,6 +35,7 @@ from alertnet.settings import Settings
 from alertnet.store.acks import AckStore
 from alertnet.store.alerts import AlertStore
 from alertnet.store.audit import AuditLog
+from alertnet.store.bulletins import BulletinStore
 from alertnet.store.digest import DigestStore, SubscriptionStore
 from alertnet.store.files import load_or_create_secret, load_or_create_signer, read_public_key
 from alertnet.store.messages import MessageStore
@@ -56,6 +58,7 @@ class Services:
     webhooks: WebhookService
     health: HealthService
     digest: DigestService
+    bulletins: BulletinService
     subscriptions: SubscriptionService
     fanout: FanOut
     receipts: ReceiptApplier
@@ -127,9 +130,11 @@ def build_services(settings: Settings) -> Services:
         handled=HandledRequests(conn),
         subscriptions=subscriptions,
     )
+    digest_store = DigestStore(conn)
+    bulletin_store = BulletinStore(conn)
     digest = DigestService(
         settings,
-        store=DigestStore(conn),
+        store=digest_store,
         subscriptions=subscriptions,
         officials=officials,
         senders=senders,
@@ -138,6 +143,19 @@ def build_services(settings: Settings) -> Services:
         links=links,
         secret=link_secret,
         mailer=SendGridEmail.from_settings(settings).send_simple,
+        bulletins=bulletin_store,
+    )
+    bulletins = BulletinService(
+        settings,
+        store=bulletin_store,
+        digest=digest,
+        digest_store=digest_store,
+        subscriptions=subscriptions,
+        officials=officials,
+        fanout=fanout,
+        audit=audit,
+        links=links,
+        secret=link_secret,
     )
     return Services(
         settings=settings,
@@ -148,6 +166,7 @@ def build_services(settings: Settings) -> Services:
         audit=AuditService(audit, signer),
         webhooks=webhooks,
         digest=digest,
+        bulletins=bulletins,
         subscriptions=SubscriptionService(subscriptions, audit, link_secret),
         health=HealthService(conn, sync_conn),
         fanout=fanout,

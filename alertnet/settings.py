@@ -110,6 +110,17 @@ class DigestSettings:
 
 
 @dataclass(frozen=True)
+class BulletinSettings:
+    """Cyber threat bulletins under TLP 2.0."""
+
+    # The state agency's own officials form one more organization: the district value they carry in the
+    # registry. AMBER bulletins may name it like any district.
+    state_organization: str = "Missouri Department of Public Safety"
+    # How long an official's personal link to a bulletin works.
+    link_days: int = 30
+
+
+@dataclass(frozen=True)
 class Settings:
     redis_url: str = "redis://127.0.0.1:6379/0"
     data_dir: str = ""
@@ -122,6 +133,7 @@ class Settings:
     pipeline: PipelineSettings = field(default_factory=PipelineSettings)
     escalation: EscalationSettings = field(default_factory=EscalationSettings)
     digest: DigestSettings = field(default_factory=DigestSettings)
+    bulletins: BulletinSettings = field(default_factory=BulletinSettings)
 
     @property
     def data_path(self) -> Path:

@@ -47,7 +47,8 @@ def test_calls_wait_in_their_own_queue_behind_every_alerts_messages() -> None:
         ("voice@2", k.QUEUE_CALLS),
     ]
     # Workers take the calls after every alert's messages, before bulk sends; bulk stays bulk.
-    assert k.QUEUES.index(k.QUEUE_HIGH) < k.QUEUES.index(k.QUEUE_CALLS) < k.QUEUES.index(k.QUEUE_BULK)
+    assert k.QUEUES.index(k.QUEUE_HIGH) < k.QUEUES.index(k.QUEUE_CALLS) < k.QUEUES.index(k.QUEUE_NOTICE)
+    assert k.QUEUES.index(k.QUEUE_NOTICE) < k.QUEUES.index(k.QUEUE_BULK)
     assert {b.queue for b in plan_batches("A2", recipients, {}, k.QUEUE_BULK)} == {k.QUEUE_BULK}
 
 

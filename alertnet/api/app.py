@@ -11,7 +11,7 @@ import structlog
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
-from alertnet.api import acks, alerts, audit, digest, health, openapi, pages, webhooks
+from alertnet.api import acks, alerts, audit, bulletins, digest, health, openapi, pages, webhooks
 from alertnet.api.keys import SERVICES, SETTINGS
 from alertnet.bootstrap import build_services
 from alertnet.settings import Settings
@@ -42,7 +42,7 @@ def create_app(settings: Settings) -> web.Application:
     app = web.Application(client_max_size=MAX_BODY, middlewares=[redis_unavailable])
     app[SETTINGS] = settings
     app.cleanup_ctx.append(_service)
-    for module in (acks, alerts, audit, digest, health, openapi, pages, webhooks):
+    for module in (acks, alerts, audit, bulletins, digest, health, openapi, pages, webhooks):
         app.router.add_routes(module.routes)
     return app
 

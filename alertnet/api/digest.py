@@ -7,29 +7,13 @@ from typing import Any
 
 from aiohttp import web
 
-from alertnet.api.errors import error_response, field_errors, read_json
+from alertnet.api.errors import REFUSALS, field_errors, read_json, refusal
 from alertnet.api.keys import SERVICES, require_sender
-from alertnet.domain.digest import DigestItem, DigestValidationError, IssueRecord
+from alertnet.domain.digest import DigestItem, IssueRecord
 from alertnet.domain.errors import FieldError
 from alertnet.services.digest_runs import DueOutcome
-from alertnet.services.errors import Conflict, NotFound, NotPermitted
 
 routes = web.RouteTableDef()
-
-
-def _refusal(error: Exception) -> web.Response:
-    if isinstance(error, NotPermitted):
-        return error_response(403, "forbidden", str(error))
-    if isinstance(error, NotFound):
-        return error_response(404, "not_found", str(error))
-    if isinstance(error, Conflict):
-        return error_response(409, "conflict", str(error))
-    if isinstance(error, DigestValidationError):
-        return field_errors(error.errors)
-    raise error
-
-
-REFUSALS = (NotPermitted, NotFound, Conflict, DigestValidationError)
 
 
 def _item(item: DigestItem) -> dict[str, Any]:
@@ -74,7 +58,7 @@ async def add_item(request: web.Request) -> web.Response:
     try:
         item = await request.app[SERVICES].digest.add_item(sender, payload)
     except REFUSALS as error:
-        return _refusal(error)
+        return refusal(error)
     return web.json_response(_item(item), status=201)
 
 
@@ -89,7 +73,7 @@ async def list_items(request: web.Request) -> web.Response:
             sender, None if raw is None else int(raw)
         )
     except REFUSALS as error:
-        return _refusal(error)
+        return refusal(error)
     return web.json_response({"issue": number, "items": [_item(i) for i in items]})
 
 
@@ -100,7 +84,7 @@ async def edit_item(request: web.Request) -> web.Response:
     try:
         item = await request.app[SERVICES].digest.edit_item(sender, request.match_info["item_id"], payload)
     except REFUSALS as error:
-        return _refusal(error)
+        return refusal(error)
     return web.json_response(_item(item))
 
 
@@ -110,7 +94,7 @@ async def withdraw_item(request: web.Request) -> web.Response:
     try:
         item = await request.app[SERVICES].digest.withdraw_item(sender, request.match_info["item_id"])
     except REFUSALS as error:
-        return _refusal(error)
+        return refusal(error)
     return web.json_response({"withdrawn": item.id, "issue": item.issue})
 
 
@@ -120,7 +104,7 @@ async def next_issue(request: web.Request) -> web.Response:
     try:
         return web.json_response(await request.app[SERVICES].digest.issue_view(sender))
     except REFUSALS as error:
-        return _refusal(error)
+        return refusal(error)
 
 
 @routes.get("/v1/digest/issues/next/preview")
@@ -132,7 +116,7 @@ async def preview(request: web.Request) -> web.Response:
     try:
         return web.json_response(await request.app[SERVICES].digest.preview(sender, official))
     except REFUSALS as error:
-        return _refusal(error)
+        return refusal(error)
 
 
 @routes.post("/v1/digest/issues/next/approve")
@@ -141,7 +125,7 @@ async def approve(request: web.Request) -> web.Response:
     try:
         record = await request.app[SERVICES].digest.approve(sender)
     except REFUSALS as error:
-        return _refusal(error)
+        return refusal(error)
     return web.json_response(_record(record))
 
 
@@ -152,7 +136,7 @@ async def test_send(request: web.Request) -> web.Response:
     try:
         result = await request.app[SERVICES].digest.test_send(sender, payload)
     except REFUSALS as error:
-        return _refusal(error)
+        return refusal(error)
     return web.json_response(result, status=202)
 
 
@@ -164,7 +148,7 @@ async def get_issue(request: web.Request) -> web.Response:
             await request.app[SERVICES].digest.issue_view(sender, _issue_number(request))
         )
     except REFUSALS as error:
-        return _refusal(error)
+        return refusal(error)
 
 
 @routes.post(r"/v1/digest/issues/{number:\d+}/approve")
@@ -174,7 +158,7 @@ async def approve_numbered(request: web.Request) -> web.Response:
     try:
         record = await request.app[SERVICES].digest.approve(sender, _issue_number(request))
     except REFUSALS as error:
-        return _refusal(error)
+        return refusal(error)
     return web.json_response(_record(record))
 
 
@@ -184,7 +168,7 @@ async def release(request: web.Request) -> web.Response:
     try:
         outcome = await request.app[SERVICES].digest.release(sender, _issue_number(request))
     except REFUSALS as error:
-        return _refusal(error)
+        return refusal(error)
     return web.json_response(_outcome(outcome), status=202)
 
 
@@ -194,7 +178,7 @@ async def skip(request: web.Request) -> web.Response:
     try:
         record = await request.app[SERVICES].digest.skip(sender, _issue_number(request))
     except REFUSALS as error:
-        return _refusal(error)
+        return refusal(error)
     return web.json_response(_record(record))
 
 
@@ -204,5 +188,5 @@ async def email_problems(request: web.Request) -> web.Response:
     try:
         problems = await request.app[SERVICES].digest.email_problems(sender)
     except REFUSALS as error:
-        return _refusal(error)
+        return refusal(error)
     return web.json_response({"addresses": problems})

@@ -7,7 +7,8 @@ from typing import Any
 
 from aiohttp import web
 
-from alertnet.domain.errors import FieldError
+from alertnet.domain.errors import FieldError, ValidationError
+from alertnet.services.errors import Conflict, Gone, NotFound, NotPermitted
 
 
 def error_response(status: int, error: str, message: str, **extra: Any) -> web.Response:
@@ -44,3 +45,22 @@ async def read_json(request: web.Request) -> Any:
     except (json.JSONDecodeError, UnicodeDecodeError, LookupError) as error:
         message = f"body: not valid JSON ({error})"
         raise bad_request("invalid_json", "body", f"not valid JSON: {error}", message) from None
+
+
+REFUSALS = (NotPermitted, NotFound, Conflict, Gone, ValidationError)
+"""What a use case refuses, each turned into its 4xx by `refusal`."""
+
+
+def refusal(error: Exception) -> web.Response:
+    """The 4xx for one of `REFUSALS`, naming the reason (and every bad field for a 422)."""
+    if isinstance(error, NotPermitted):
+        return error_response(403, "forbidden", str(error))
+    if isinstance(error, NotFound):
+        return error_response(404, "not_found", str(error))
+    if isinstance(error, Conflict):
+        return error_response(409, "conflict", str(error))
+    if isinstance(error, Gone):
+        return error_response(410, "gone", str(error))
+    if isinstance(error, ValidationError):
+        return field_errors(error.errors)
+    raise error

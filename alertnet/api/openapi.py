@@ -7,6 +7,7 @@ from typing import Any
 from aiohttp import web
 
 from alertnet import __version__
+from alertnet.api.openapi_bulletins import bulletin_paths
 from alertnet.api.openapi_digest import digest_paths
 from alertnet.api.openapi_schemas import (
     ACCEPTED,
@@ -312,6 +313,7 @@ def document() -> dict[str, Any]:
                 }
             },
             **digest_paths(),
+            **bulletin_paths(),
         },
     }
 

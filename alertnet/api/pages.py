@@ -45,11 +45,14 @@ async def digest_issue(request: web.Request) -> web.Response:
 async def unsubscribe_page(request: web.Request) -> web.Response:
     """The unsubscribe link opened in a browser: a page with one button (opening it changes nothing)."""
     try:
-        subscribed = await request.app[SERVICES].subscriptions.is_subscribed(request.match_info["token"])
+        service = request.app[SERVICES].subscriptions
+        subscribed = await service.is_subscribed(request.match_info["token"])
+        title = service.list_title(request.match_info["token"])
     except NotFound:
         html = unsubscribe_page_html(subscribed=False, error="This link is not valid.")
         return web.Response(status=404, text=html, content_type="text/html")
-    return web.Response(text=unsubscribe_page_html(subscribed=subscribed), content_type="text/html")
+    html = unsubscribe_page_html(subscribed=subscribed, list_title=title)
+    return web.Response(text=html, content_type="text/html")
 
 
 @routes.post("/u/{token}")
@@ -72,7 +75,9 @@ async def unsubscribe(request: web.Request) -> web.Response:
                 content_type="text/plain",
             )
         subscribed = await service.is_subscribed(token)
+        title = service.list_title(token)
     except NotFound:
         html = unsubscribe_page_html(subscribed=False, error="This link is not valid.")
         return web.Response(status=404, text=html, content_type="text/html")
-    return web.Response(text=unsubscribe_page_html(subscribed=subscribed), content_type="text/html")
+    html = unsubscribe_page_html(subscribed=subscribed, list_title=title)
+    return web.Response(text=html, content_type="text/html")

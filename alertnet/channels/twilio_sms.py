@@ -37,7 +37,7 @@ class TwilioSms:
             call: Awaitable[Any] = self.client.messages.create_async(
                 to=envelope.address,
                 from_=sender,
-                body=body,
+                body=personal_body(body, envelope),
                 status_callback=self.links.sms_status(envelope.delivery_id),
                 validity_period=validity,
             )
@@ -50,8 +50,8 @@ class TwilioSms:
     async def find_accepted(
         self, outgoing: Outgoing, envelope: Envelope, since: float
     ) -> ProviderRecord | None:
-        # Every SMS of a message has the same body, and the list is newest first.
-        body = _body(outgoing)
+        # Each recipient's SMS of a message has one body (theirs, with their own link), newest first.
+        body = personal_body(_body(outgoing), envelope)
         listed = await self.client.messages.list_async(to=envelope.address, limit=LOOKUP_LIMIT)
         found = accepted_since(listed, since, lambda m: m.body == body)
         return None if found is None else ProviderRecord(str(found.sid), _receipt(found))
@@ -71,6 +71,13 @@ def _body(outgoing: Outgoing) -> str:
     if outgoing.content.sms is None:
         raise ValueError(f"message {outgoing.message_id} has no SMS content")
     return outgoing.content.sms
+
+
+def personal_body(body: str, envelope: Envelope) -> str:
+    """The body with the recipient's own parts (a personal link) put in for their tags."""
+    for tag, value in envelope.personal.items():
+        body = body.replace(tag, value)
+    return body
 
 
 def sms_validity(configured: int, expires: float | None) -> int:

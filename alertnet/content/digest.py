@@ -118,9 +118,9 @@ def archive_index_html(issues: Sequence[tuple[int, datetime, str]]) -> str:
     return environment().get_template("digest_index.html.j2").render(title=TITLE, issues=listed)
 
 
-def unsubscribe_page_html(*, subscribed: bool, error: str = "") -> str:
+def unsubscribe_page_html(*, subscribed: bool, error: str = "", list_title: str = TITLE) -> str:
     return (
         environment()
         .get_template("unsubscribe_page.html.j2")
-        .render(list_title=TITLE, subscribed=subscribed, error=error)
+        .render(list_title=list_title, subscribed=subscribed, error=error)
     )

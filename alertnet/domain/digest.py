@@ -51,6 +51,10 @@ class DigestItem:
     created: float
     updated_by: str
     updated: float
+    # A cyber bulletin waiting for the digest: its id and TLP label (CLEAR or GREEN). Such an item goes
+    # only to officials subscribed to cyber bulletins, and only a CLEAR one reaches the public archive.
+    bulletin: str = ""
+    tlp: str = ""
 
     @property
     def statewide(self) -> bool:
@@ -71,6 +75,7 @@ class DigestItem:
                 "created": self.created,
                 "updated_by": self.updated_by,
                 "updated": self.updated,
+                **({"bulletin": self.bulletin, "tlp": self.tlp} if self.bulletin else {}),
             },
             separators=(",", ":"),
             ensure_ascii=False,
@@ -92,6 +97,8 @@ class DigestItem:
             created=float(d["created"]),
             updated_by=d["updated_by"],
             updated=float(d["updated"]),
+            bulletin=d.get("bulletin", ""),
+            tlp=d.get("tlp", ""),
         )
 
     def public_dict(self) -> dict[str, Any]:
@@ -270,9 +277,17 @@ def digest_recipient(official: Official, *, unsubscribed: frozenset[str], suppre
     )
 
 
-def items_for(official: Official, items: Sequence[DigestItem]) -> tuple[str, ...]:
-    """The ids of the items `official` gets, in the issue's order: statewide ones and theirs."""
-    return tuple(i.id for i in items if i.statewide or audience_includes(i.audience, official))
+def items_for(
+    official: Official, items: Sequence[DigestItem], *, cyber_left: frozenset[str] = frozenset()
+) -> tuple[str, ...]:
+    """The ids of the items `official` gets, in the issue's order: statewide ones and theirs; a cyber
+    bulletin's only if they take cyber bulletins (subscribed in the registry, and not left the list)."""
+    cyber = Subscription.CYBER in official.subscriptions and official.id not in cyber_left
+    return tuple(
+        i.id
+        for i in items
+        if (i.statewide or audience_includes(i.audience, official)) and (cyber or not i.bulletin)
+    )
 
 
 def editions(
@@ -281,6 +296,7 @@ def editions(
     *,
     unsubscribed: frozenset[str],
     suppressed: frozenset[str],
+    cyber_left: frozenset[str] = frozenset(),
 ) -> list[Edition]:
     """Group the recipients by the exact set of items they get: one edition (and one message, sharing
     SendGrid requests) per distinct set. Officials whose set is empty get nothing."""
@@ -289,7 +305,7 @@ def editions(
     for official in sorted(officials, key=lambda o: o.id):
         if not digest_recipient(official, unsubscribed=unsubscribed, suppressed=suppressed):
             continue
-        chosen = items_for(official, ordered_items)
+        chosen = items_for(official, ordered_items, cyber_left=cyber_left)
         if chosen:
             by_set.setdefault(chosen, Edition(chosen)).official_ids.append(official.id)
     return sorted(by_set.values(), key=lambda e: (-len(e.official_ids), e.item_ids))

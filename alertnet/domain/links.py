@@ -21,6 +21,10 @@ class Links:
         """An official's own unsubscribe link for one mailing list (RFC 8058 one-click POST, or a page)."""
         return f"{self.base_url}/u/{token}"
 
+    def bulletin(self, token: str) -> str:
+        """An official's own signed, expiring link to a cyber bulletin."""
+        return f"{self.base_url}/b/{token}"
+
     def digest_issue(self, number: int) -> str:
         """The public archive page of a sent issue of the weekly update."""
         return f"{self.base_url}/digest/{number}"

@@ -13,6 +13,8 @@ from dataclasses import dataclass, replace
 from enum import StrEnum
 from typing import Any
 
+from alertnet.domain.tlp import Marking
+
 
 class Channel(StrEnum):
     SMS = "sms"
@@ -23,6 +25,7 @@ class Channel(StrEnum):
 class Priority(StrEnum):
     CRITICAL = "critical"
     HIGH = "high"
+    NOTICE = "notice"  # cyber bulletins sent at once: below every alert, above the weekly digest
     BULK = "bulk"
 
 
@@ -39,6 +42,8 @@ ACK_LINK_TAG = "-ack_link-"
 """Stands for each recipient's own acknowledgement link in an email's shared bodies."""
 UNSUBSCRIBE_LINK_TAG = "-unsubscribe_link-"
 """Stands for each recipient's own unsubscribe link (a message sent to a mailing list)."""
+READ_LINK_TAG = "-read_link-"
+"""Stands for each recipient's own signed, expiring link to a cyber bulletin (in email and SMS alike)."""
 
 
 @dataclass(frozen=True)
@@ -121,6 +126,12 @@ class Message:
     # The mailing list it goes to ("digest"): each recipient gets their own unsubscribe link and the
     # RFC 8058 List-Unsubscribe headers. Empty for alerts, which nobody unsubscribes from.
     mailing_list: str = ""
+    # A cyber bulletin's TLP markings (the bulletin's, and any stricter one of an indicator it shows):
+    # the worker refuses, just before sending, every delivery whose recipient one of them does not allow,
+    # whatever asked for it. Empty for everything else.
+    markings: tuple[Marking, ...] = ()
+    # The bulletin a message carries (its personal read links name it).
+    bulletin_id: str = ""
 
     @property
     def critical(self) -> bool:
@@ -141,6 +152,8 @@ class Message:
                 "created": self.created,
                 "expires": self.expires,
                 **({"list": self.mailing_list} if self.mailing_list else {}),
+                **({"markings": [m.to_dict() for m in self.markings]} if self.markings else {}),
+                **({"bulletin": self.bulletin_id} if self.bulletin_id else {}),
             },
             separators=(",", ":"),
             ensure_ascii=False,
@@ -159,4 +172,6 @@ class Message:
             created=float(data["created"]),
             expires=None if data.get("expires") is None else float(data["expires"]),
             mailing_list=str(data.get("list", "")),
+            markings=tuple(Marking.from_dict(m) for m in data.get("markings", ())),
+            bulletin_id=str(data.get("bulletin", "")),
         )

@@ -18,6 +18,7 @@ from enum import StrEnum
 
 class MailingList(StrEnum):
     DIGEST = "digest"
+    CYBER = "cyber"  # cyber threat bulletins
 
 
 ONE_CLICK_BODY = "List-Unsubscribe=One-Click"

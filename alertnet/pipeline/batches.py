@@ -14,6 +14,7 @@ CHANNEL_ORDER = {"sms": 0, "email": 1, "voice": 2}
 QUEUE_FOR_PRIORITY = {
     Priority.CRITICAL: k.QUEUE_CRITICAL,
     Priority.HIGH: k.QUEUE_HIGH,
+    Priority.NOTICE: k.QUEUE_NOTICE,
     Priority.BULK: k.QUEUE_BULK,
 }
 # A batch on a paced channel holds its worker for about this long at most, so a later alert's batches

@@ -20,6 +20,7 @@ from alertnet.pipeline.messages import MessageLoader
 from alertnet.pipeline.pacing import Pacer
 from alertnet.settings import Settings
 from alertnet.store.alerts import AlertStore
+from alertnet.store.audit import AuditLog
 from alertnet.store.files import load_or_create_secret
 from alertnet.store.messages import MessageStore
 from alertnet.store.registry import OfficialStore
@@ -67,6 +68,7 @@ class WorkerContext:
     channels: dict[Channel, ChannelAdapter]
     links: Links
     ack_secret: bytes = b""
+    audit: AuditLog | None = None  # where refusals are recorded (a cyber bulletin's marking)
 
     async def close(self) -> None:
         for adapter in self.channels.values():
@@ -89,4 +91,5 @@ async def build_worker_context(settings: Settings) -> WorkerContext:
         channels=build_channels(settings, conn),
         links=links,
         ack_secret=load_or_create_secret(settings.ack_secret_path),
+        audit=AuditLog(conn),
     )

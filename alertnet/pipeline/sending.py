@@ -21,10 +21,11 @@ from redis.asyncio import Redis
 
 from alertnet.channels.base import ChannelAdapter, Envelope, Outcome, Outgoing, SendResult
 from alertnet.domain.acks import make_ack_token
+from alertnet.domain.bulletin_links import make_read_token
 from alertnet.domain.contacts import Official, address_for
 from alertnet.domain.deliveries import CLAIMABLE_STATES, DeliveryState, backoff_seconds, delivery_id
 from alertnet.domain.escalation import is_covered
-from alertnet.domain.messages import ACK_LINK_TAG, UNSUBSCRIBE_LINK_TAG, Channel, Message
+from alertnet.domain.messages import ACK_LINK_TAG, READ_LINK_TAG, UNSUBSCRIBE_LINK_TAG, Channel, Message
 from alertnet.domain.subscriptions import MailingList, make_list_token, unsubscribe_headers
 from alertnet.pipeline.batches import Batch
 from alertnet.pipeline.context import WorkerContext
@@ -106,6 +107,10 @@ class _Sender:
             expires = self.message.created + ctx.settings.escalation.ack_link_days * 86400
             token = make_ack_token(ctx.ack_secret, self.message.id, official.id, expires)
             personal[ACK_LINK_TAG] = ctx.links.ack_page(token)
+        if self.message.bulletin_id:
+            expires = self.message.created + self.ctx.settings.bulletins.link_days * 86400
+            token = make_read_token(self.ctx.ack_secret, self.message.bulletin_id, official.id, expires)
+            personal[READ_LINK_TAG] = self.ctx.links.bulletin(token)
         headers: dict[str, str] = {}
         if self.message.mailing_list and self.channel is Channel.EMAIL:
             link = self.ctx.links.unsubscribe(
@@ -177,10 +182,13 @@ async def _send_claimed(sender: _Sender, claimed: list[str], unknown: dict[str, 
     officials = await ctx.officials.get_many(claimed)
     reachable: list[Envelope] = []
     pending: list[SendResult] = []
+    refused = await _refused_by_marking(sender, officials, claimed) if sender.message.markings else {}
     for official_id in claimed:
         official = officials.get(official_id)
-        envelope = None if official is None else sender.envelope(official)
-        if envelope is None:
+        envelope = None if official is None or official_id in refused else sender.envelope(official)
+        if official_id in refused:
+            pending.append(SendResult(official_id, Outcome.PERMANENT, reason=refused[official_id]))
+        elif envelope is None:
             pending.append(SendResult(official_id, Outcome.PERMANENT, reason="no address on this channel"))
         else:
             reachable.append(envelope)
@@ -201,6 +209,42 @@ async def _send_claimed(sender: _Sender, claimed: list[str], unknown: dict[str, 
     await _record(ctx, message_id, slot, pending, attempts, sender.bound)
     if receipts:
         await ctx.alerts.move(message_id, slot, receipts)
+
+
+async def _refused_by_marking(
+    sender: _Sender, officials: dict[str, Official], claimed: list[str]
+) -> dict[str, str]:
+    """The deliveries a cyber bulletin's TLP markings do not allow, checked against the registry and the
+    cyber list of this moment, with the reason: whatever queued them, they are not sent, and each
+    refusal goes into the audit trail."""
+    ctx, message = sender.ctx, sender.message
+    left = await ctx.redis.smismember(k.UNSUBSCRIBED + MailingList.CYBER.value, claimed)
+    refused: dict[str, str] = {}
+    for official_id, gone in zip(claimed, left, strict=True):
+        official = officials.get(official_id)
+        if official is None:
+            continue  # parked as unknown below
+        if gone:
+            refused[official_id] = "refused: the official left the cyber bulletin list"
+            continue
+        for marking in message.markings:
+            if not marking.allows(official):
+                refused[official_id] = f"refused by {marking.tlp.value}: {marking.why_not(official)}"
+                break
+    for official_id, reason in refused.items():
+        sender.bound.warning("delivery_refused_by_marking", official_id=official_id, reason=reason)
+        if ctx.audit is not None:
+            await ctx.audit.record(
+                actor="pipeline",
+                action="bulletin_delivery_refused",
+                outcome="refused",
+                message=message.id,
+                bulletin=message.bulletin_id,
+                channel=sender.slot,
+                official=official_id,
+                reason=reason,
+            )
+    return refused
 
 
 async def _already_accepted(

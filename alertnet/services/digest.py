@@ -19,6 +19,7 @@ import structlog
 
 from alertnet.content.digest import archive_index_html, digest_content, issue_page_html
 from alertnet.domain.audience import unknown_selectors
+from alertnet.domain.bulletins import BulletinState
 from alertnet.domain.digest import (
     TEST_SENDS_PER_DAY,
     DigestItem,
@@ -41,6 +42,7 @@ from alertnet.services.errors import Conflict, NotFound, NotPermitted
 from alertnet.services.fanout import FanOut
 from alertnet.settings import Settings
 from alertnet.store.audit import AuditLog
+from alertnet.store.bulletins import BulletinStore
 from alertnet.store.digest import DigestStore, SubscriptionStore
 from alertnet.store.registry import OfficialStore, SenderStore
 
@@ -63,6 +65,7 @@ class DigestService:
         links: Links,
         secret: bytes,
         mailer: Mailer,
+        bulletins: BulletinStore,
     ) -> None:
         self.settings = settings
         self.schedule = schedule_of(settings)
@@ -75,6 +78,7 @@ class DigestService:
         self.links = links
         self.secret = secret
         self.mailer = mailer
+        self.bulletins = bulletins
         self.runs = DigestRuns(
             self.schedule, store, subscriptions, officials, senders, fanout, audit, links, mailer
         )
@@ -140,6 +144,12 @@ class DigestService:
         item = await self.store.item(item_id)
         if item is None:
             raise NotFound(f"item: no item '{item_id}'")
+        if item.bulletin:
+            await self.audit.record(actor=sender.name, action=action, outcome="conflict", item=item_id)
+            raise Conflict(
+                f"item: it carries cyber bulletin {item.bulletin}; its publisher changes or retracts it "
+                f"through /v1/bulletins/{item.bulletin}"
+            )
         record = await self.store.issue(item.issue)
         if record.state not in (IssueState.OPEN, IssueState.HELD):  # a held issue may be fixed first
             await self.audit.record(actor=sender.name, action=action, outcome="conflict", item=item_id)
@@ -186,6 +196,10 @@ class DigestService:
         while (await self.store.issue(n)).state is not IssueState.OPEN:
             n += 1
         return n
+
+    async def open_issue(self, now: float) -> int:
+        """The issue an item added now goes into: the first open one from the clock's."""
+        return await self._open_from(self.schedule.issue_for_item(at_time(now)))
 
     async def next_number(self, now: float | None = None) -> int:
         """The next issue to go out: the first still open from the one the clock says comes next."""
@@ -245,6 +259,7 @@ class DigestService:
                 [official],
                 unsubscribed=await self.subscriptions.unsubscribed(MailingList.DIGEST),
                 suppressed=await self.subscriptions.suppressed(),
+                cyber_left=await self.subscriptions.unsubscribed(MailingList.CYBER),
             )
             for i in e.official_ids
         }
@@ -356,10 +371,18 @@ class DigestService:
         record = await self.store.issue(n)
         if record.state is not IssueState.SENT:
             raise NotFound(f"issue: no sent issue {n}")
-        items = await self.store.snapshot(n)
+        items = [i for i in await self.store.snapshot(n) if await self._public(i)]
         return issue_page_html(
             n, self.schedule.send_time(n), items, index_link=f"{self.links.base_url}/digest/"
         )
+
+    async def _public(self, item: DigestItem) -> bool:
+        """Whether an item of a sent issue may be on the public page: a cyber bulletin only while it is
+        TLP:CLEAR (as it is now: a label made stricter since, or a retraction, takes it off)."""
+        if not item.bulletin:
+            return True
+        bulletin = await self.bulletins.get(item.bulletin)
+        return bulletin is not None and bulletin.tlp.public and bulletin.state is not BulletinState.RETRACTED
 
     # --- email problems ----------------------------------------------------------------------------------
 

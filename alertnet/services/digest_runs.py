@@ -38,6 +38,7 @@ from alertnet.services.errors import Conflict
 from alertnet.services.fanout import FanOut
 from alertnet.settings import Settings
 from alertnet.store.audit import AuditLog
+from alertnet.store.bulletins import stage_sent_in_digest
 from alertnet.store.digest import DigestStore, SubscriptionStore, issue_key, stage_sent
 from alertnet.store.registry import OfficialStore, SenderStore
 
@@ -170,6 +171,7 @@ class DigestRuns:
             snapshot.by_id.values(),
             unsubscribed=await self.subscriptions.unsubscribed(MailingList.DIGEST),
             suppressed=await self.subscriptions.suppressed(),
+            cyber_left=await self.subscriptions.unsubscribed(MailingList.CYBER),
         )
         send_time = self.schedule.send_time(n)
         by_id = {i.id: i for i in items}
@@ -193,8 +195,16 @@ class DigestRuns:
         recipients = sum(len(e.official_ids) for e in groups)
         ids = [m.id for m, _ in messages]
 
+        carried: dict[str, list[str]] = {}  # cyber bulletin -> the officials whose edition carries it
+        for edition in groups:
+            for item_id in edition.item_ids:
+                if by_id[item_id].bulletin:
+                    carried.setdefault(by_id[item_id].bulletin, []).extend(edition.official_ids)
+
         def sent(pipe: Any) -> None:
             stage_sent(pipe, n, items=items, recipients=recipients, message_ids=ids, now=now)
+            for bulletin_id, official_ids in carried.items():
+                stage_sent_in_digest(pipe, bulletin_id, official_ids, n)
 
         # Written only while the issue is in the state we saw and at the version whose items we read.
         state = "" if expected is IssueState.OPEN else expected.value

@@ -42,3 +42,7 @@ class BadRequest(Exception):
     def __init__(self, message: str, error: str = "invalid_request") -> None:
         super().__init__(message)
         self.error = error
+
+
+class Gone(Exception):
+    """It existed and was withdrawn on purpose (a retracted bulletin): its links and exports stop."""

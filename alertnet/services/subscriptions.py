@@ -7,6 +7,11 @@ from alertnet.services.errors import NotFound
 from alertnet.store.audit import AuditLog
 from alertnet.store.digest import SubscriptionStore
 
+LIST_TITLES = {
+    MailingList.DIGEST: "Weekly School Safety Update",
+    MailingList.CYBER: "Cyber threat bulletins",
+}
+
 
 class SubscriptionService:
     """An official's own unsubscribe link: the page (GET), one-click (RFC 8058 POST), subscribing again."""
@@ -21,6 +26,10 @@ class SubscriptionService:
             return read_list_token(self.secret, token)
         except TokenError as error:
             raise NotFound(f"token: {error}") from None
+
+    def list_title(self, token: str) -> str:
+        """What the token's list is called on its page. Raises NotFound."""
+        return LIST_TITLES[self._read(token)[0]]
 
     async def is_subscribed(self, token: str) -> bool:
         """Raises NotFound for a token the hub did not make."""

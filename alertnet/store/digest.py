@@ -94,19 +94,28 @@ class DigestStore:
     async def save_item(self, item: DigestItem, actor: str) -> IssueRecord:
         """Write a new or edited item and mark its issue changed (voiding any approval)."""
         async with self.redis.pipeline(transaction=True) as pipe:
-            pipe.set(k.DIGEST_ITEM + item.id, item.to_json())
-            pipe.sadd(k.DIGEST_ITEMS + str(item.issue), item.id)
-            self._changed(pipe, item.issue, actor)
+            self.stage_item(pipe, item, actor)
             await pipe.execute()
         return await self.issue(item.issue)
 
+    @classmethod
+    def stage_item(cls, pipe: redis.asyncio.client.Pipeline, item: DigestItem, actor: str) -> None:
+        """The writes of `save_item`, for a caller's own transaction (a bulletin waiting for the digest)."""
+        pipe.set(k.DIGEST_ITEM + item.id, item.to_json())
+        pipe.sadd(k.DIGEST_ITEMS + str(item.issue), item.id)
+        cls._changed(pipe, item.issue, actor)
+
     async def withdraw_item(self, item: DigestItem, actor: str) -> IssueRecord:
         async with self.redis.pipeline(transaction=True) as pipe:
-            pipe.delete(k.DIGEST_ITEM + item.id)
-            pipe.srem(k.DIGEST_ITEMS + str(item.issue), item.id)
-            self._changed(pipe, item.issue, actor)
+            self.stage_withdraw(pipe, item, actor)
             await pipe.execute()
         return await self.issue(item.issue)
+
+    @classmethod
+    def stage_withdraw(cls, pipe: redis.asyncio.client.Pipeline, item: DigestItem, actor: str) -> None:
+        pipe.delete(k.DIGEST_ITEM + item.id)
+        pipe.srem(k.DIGEST_ITEMS + str(item.issue), item.id)
+        cls._changed(pipe, item.issue, actor)
 
     @staticmethod
     def _changed(pipe: redis.asyncio.client.Pipeline, number: int, actor: str) -> None:

@@ -46,6 +46,13 @@ EMAIL_PROBLEM = PREFIX + "email-problem:"  # + lower-cased address -> hash of bo
 EMAIL_PROBLEMS = PREFIX + "email-problems"  # set of addresses with any problem recorded
 EMAIL_SUPPRESSED = PREFIX + "email-suppressed"  # set of addresses no mailing list sends to
 
+# Cyber threat bulletins
+BULLETIN_KEY = PREFIX + "bulletin:"  # + id -> hash {json, version, state, sent_gen, notice_sent}
+BULLETINS_INDEX = PREFIX + "bulletins"  # zset id -> creation time
+BULLETIN_SENT = PREFIX + "bulletin-sent:"  # + id + ":" + channel -> set of official ids it was sent to
+BULLETIN_MESSAGES = PREFIX + "bulletin-msgs:"  # + id -> list of the message ids that carried it
+BULLETIN_ACCESS = PREFIX + "bulletin-access:"  # + id -> stream of views and downloads (restricted labels)
+
 # Rate limiting
 RATE_KEY = PREFIX + "rate:"
 
@@ -53,10 +60,12 @@ RATE_KEY = PREFIX + "rate:"
 QUEUE_CRITICAL = "alertnet-critical"
 QUEUE_HIGH = "alertnet-high"
 QUEUE_BULK = "alertnet-bulk"
+# Cyber bulletins sent at once: behind every alert (and its call-out), ahead of the weekly digest.
+QUEUE_NOTICE = "alertnet-notice"
 # Calls are paced by the provider (one a second per account by default): their batches wait here, behind
 # every alert's messages, so a new alert's SMS and email never wait behind another alert's call-out.
 QUEUE_CALLS = "alertnet-calls"
-QUEUES = (QUEUE_CRITICAL, QUEUE_HIGH, QUEUE_CALLS, QUEUE_BULK)
+QUEUES = (QUEUE_CRITICAL, QUEUE_HIGH, QUEUE_CALLS, QUEUE_NOTICE, QUEUE_BULK)
 
 # Fan-out batches: one rq job each; a lease shows its worker is alive.
 BATCH_KEY = PREFIX + "batch:"  # + batch id -> JSON {alert_id, channel, ids, requeues}
