@@ -18,8 +18,10 @@ run: install
 	$(VENV)/bin/alertnet run
 
 # Debian's Chromium for the browser tests (Playwright drives it; it never downloads a browser).
+# axe-core (pinned by tests/axe/package-lock.json) is injected by the browser tests to check accessibility.
 browser:
 	@command -v chromium >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) || echo "chromium not installed: browser tests will be skipped"; }
+	@test -f tests/axe/node_modules/axe-core/axe.min.js || (command -v npm >/dev/null 2>&1 && npm ci --prefix tests/axe --no-audit --no-fund --silent) || echo "npm not found: the accessibility checks will be skipped"
 
 test: install browser
 	$(VENV)/bin/pytest -q

@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import tomllib
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TypeVar
 
 import redis
+from aiohttp_session.redis_storage import RedisStorage
 from redis.asyncio import Redis
 
 from alertnet.channels.sendgrid_email import SendGridEmail
 from alertnet.channels.sendgrid_events import SendGridEvents
 from alertnet.channels.twilio_webhooks import TwilioWebhooks
 from alertnet.content import templates
+from alertnet.domain.alert_templates import parse_templates
 from alertnet.domain.escalation import parse_policies
 from alertnet.domain.links import Links
 from alertnet.domain.subscriptions import ProblemThresholds
@@ -20,22 +23,30 @@ from alertnet.pipeline.context import async_redis, sync_redis
 from alertnet.pipeline.enqueue import Dispatcher
 from alertnet.pipeline.messages import MessageLoader
 from alertnet.pipeline.receipts import ReceiptApplier
+from alertnet.services.accounts import AccountService
 from alertnet.services.acks import AckService
 from alertnet.services.alerts import AlertService
+from alertnet.services.approvals import ApprovalService
 from alertnet.services.audit import AuditService
 from alertnet.services.bulletins import BulletinService
+from alertnet.services.console import ConsoleService
 from alertnet.services.digest import DigestService
 from alertnet.services.fanout import FanOut
 from alertnet.services.health import HealthService
 from alertnet.services.registry import RegistryService
+from alertnet.services.reminders import ReminderService
 from alertnet.services.senders import SenderService
 from alertnet.services.subscriptions import SubscriptionService
 from alertnet.services.webhooks import WebhookService
 from alertnet.settings import Settings
+from alertnet.store import keys as k
+from alertnet.store.accounts import AccountStore
 from alertnet.store.acks import AckStore
 from alertnet.store.alerts import AlertStore
+from alertnet.store.approvals import ApprovalStore
 from alertnet.store.audit import AuditLog
 from alertnet.store.bulletins import BulletinStore
+from alertnet.store.console import DraftStore
 from alertnet.store.digest import DigestStore, SubscriptionStore
 from alertnet.store.files import load_or_create_secret, load_or_create_signer, read_public_key
 from alertnet.store.messages import MessageStore
@@ -59,6 +70,10 @@ class Services:
     health: HealthService
     digest: DigestService
     bulletins: BulletinService
+    accounts: AccountService
+    console: ConsoleService
+    approvals: ApprovalService
+    reminders: ReminderService
     subscriptions: SubscriptionService
     fanout: FanOut
     receipts: ReceiptApplier
@@ -110,6 +125,7 @@ def build_services(settings: Settings) -> Services:
         signer=signer,
         links=links,
         policies=parse_policies(settings.escalation.policy_path.read_text()),
+        approvals=ApprovalStore(conn),
     )
     ack_service = AckService(
         alerts=alerts,
@@ -157,8 +173,25 @@ def build_services(settings: Settings) -> Services:
         links=links,
         secret=link_secret,
     )
+    accounts = AccountService(settings.console, accounts=AccountStore(conn), senders=senders, audit=audit)
+    console = ConsoleService(
+        templates=parse_templates(tomllib.loads(settings.console.templates_path.read_text())),
+        drafts=DraftStore(conn),
+        officials=officials,
+        subscriptions=subscriptions,
+        alerts=alert_service,
+        acks=ack_service,
+        audit=audit,
+        links=links,
+    )
     return Services(
         settings=settings,
+        accounts=accounts,
+        console=console,
+        reminders=ReminderService(alerts=alerts, acks=ack_service, fanout=fanout, audit=audit),
+        approvals=ApprovalService(
+            settings.approval, store=alert_service.approvals, alerts=alert_service, audit=audit
+        ),
         alerts=alert_service,
         acks=ack_service,
         senders=SenderService(senders, audit),
@@ -184,3 +217,19 @@ async def using_services(settings: Settings, use: Callable[[Services], Awaitable
         return await use(services)
     finally:
         await services.close()
+
+
+def console_sessions(settings: Settings) -> tuple[RedisStorage, Redis]:
+    """The console's session storage (aiohttp-session, in Redis: signing out ends a session for good)
+    and its connection, which the caller closes. The cookie is HttpOnly and SameSite=Strict, and Secure
+    when the hub is served over TLS (its public URL is https)."""
+    conn = async_redis(settings)
+    storage = RedisStorage(
+        conn,
+        cookie_name=k.CONSOLE_COOKIE,
+        max_age=int(settings.console.session_hours * 3600),
+        httponly=True,
+        samesite="Strict",
+        secure=settings.api.base_url.startswith("https://"),
+    )
+    return storage, conn

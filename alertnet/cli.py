@@ -72,7 +72,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("name")
     p.add_argument("--role", required=True, choices=["director", "cyber_publisher", "editor", "viewer"])
     p.add_argument("--email", default="", help="where the hub tells this sender things (a held digest)")
+    p.add_argument("--password", action="store_true", help="also set a console password (prompt or stdin)")
     p.set_defaults(func=cmd_senders_add)
+    p = senders.add_parser("unlock", help="clear a sender's failed console sign-ins")
+    p.add_argument("name")
+    p.set_defaults(func=cmd_senders_unlock)
 
     digest = sub.add_parser("digest", help="the weekly school safety update").add_subparsers()
     p = digest.add_parser("run-due", help="run the digest step once, as the scheduler would at that time")
@@ -196,23 +200,67 @@ def cmd_contacts_generate(settings: Settings, args: argparse.Namespace) -> int:
 def cmd_senders_add(settings: Settings, args: argparse.Namespace) -> int:
     from alertnet.services.errors import BadRequest
 
+    password = read_password() if args.password else None
+    if password == "":
+        print("password: the two entries differ or are empty; nothing was created", file=sys.stderr)
+        return 1
     try:
-        token = asyncio.run(add_sender(settings, args.name, args.role, email=args.email))
+        token = asyncio.run(add_sender(settings, args.name, args.role, email=args.email, password=password))
     except BadRequest as error:
         print(error, file=sys.stderr)
         return 1
     print(f"sender {args.name} ({args.role}) created; keep this token, it is shown only once:")
     print(f"token: {token}")
+    if password:
+        print(f"console: {settings.api.base_url}/console/ (sign in as {args.name})")
     return 0
 
 
-async def add_sender(settings: Settings, name: str, role: str, *, email: str = "") -> str:
-    """Create a sender as `alertnet senders add` does; returns its token. Raises BadRequest."""
-    from alertnet.bootstrap import using_services
-    from alertnet.domain.senders import SenderRole
+def read_password() -> str:
+    """A password from the prompt (typed twice, not echoed) or the first line of standard input; "" when
+    the two entries differ. Never from the command line, where other users and the shell history see it."""
+    if not sys.stdin.isatty():
+        return sys.stdin.readline().rstrip("\r\n")
+    import getpass
 
-    created = await using_services(settings, lambda s: s.senders.add(name, SenderRole(role), email=email))
-    return created.token
+    first = getpass.getpass("console password: ")
+    return first if first == getpass.getpass("again: ") else ""
+
+
+def cmd_senders_unlock(settings: Settings, args: argparse.Namespace) -> int:
+    from alertnet.bootstrap import using_services
+    from alertnet.services.errors import NotFound
+
+    try:
+        asyncio.run(using_services(settings, lambda s: s.accounts.unlock(args.name, actor="cli")))
+    except NotFound as error:
+        print(error, file=sys.stderr)
+        return 1
+    print(f"sender {args.name}: failed sign-ins cleared")
+    return 0
+
+
+async def add_sender(
+    settings: Settings, name: str, role: str, *, email: str = "", password: str | None = None
+) -> str:
+    """Create a sender as `alertnet senders add` does (with a console password if given); returns its
+    token. Raises BadRequest (a bad password creates nothing)."""
+    from alertnet.bootstrap import Services, using_services
+    from alertnet.domain.accounts import password_problem
+    from alertnet.domain.senders import SenderRole
+    from alertnet.services.errors import BadRequest
+
+    problem = password_problem(password) if password is not None else None
+    if problem:
+        raise BadRequest(f"password: {problem}")
+
+    async def add(services: Services) -> str:
+        created = await services.senders.add(name, SenderRole(role), email=email)
+        if password is not None:
+            await services.accounts.set_password(name, password, actor="cli")
+        return created.token
+
+    return await using_services(settings, add)
 
 
 def cmd_digest_run_due(settings: Settings, args: argparse.Namespace) -> int:
@@ -311,6 +359,12 @@ def cmd_send(settings: Settings, args: argparse.Namespace) -> int:
             print(f"  {error['field']}: {error['reason']}", file=sys.stderr)
         return 1
     alert_id = answer["id"]
+    if answer.get("state") == "pending_approval":
+        print(
+            f"alert {alert_id} held: it goes to {answer['officials']} officials, so a second director must "
+            f"approve it (POST {api}/v1/alerts/{alert_id}/approve, or the console)"
+        )
+        return 0
     print(
         f"alert {alert_id} accepted; verification code {answer['verification_code']}; "
         f"recipients {answer['recipients']}"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import secrets
 import signal
 import subprocess
 import sys
@@ -34,7 +35,7 @@ def _interrupt(signum: int, frame: object) -> None:
 
 
 def run_everything(settings: Settings, *, workers: int, contacts: Path) -> int:
-    from alertnet.bootstrap import using_services
+    from alertnet.bootstrap import Services, using_services
     from alertnet.domain.senders import SenderRole
     from alertnet.services.registry import load_registry
 
@@ -61,10 +62,14 @@ def run_everything(settings: Settings, *, workers: int, contacts: Path) -> int:
         summary = asyncio.run(
             using_services(settings, lambda s: s.registry.import_officials(officials, full=True))
         )
-        director = asyncio.run(
-            using_services(settings, lambda s: s.senders.add(DEMO_DIRECTOR, SenderRole.DIRECTOR))
-        )
-        token = director.token
+        password = secrets.token_urlsafe(12)  # a demo sign-in, new on every start, shown once below
+
+        async def demo_director(services: Services) -> str:
+            created = await services.senders.add(DEMO_DIRECTOR, SenderRole.DIRECTOR)
+            await services.accounts.set_password(DEMO_DIRECTOR, password, actor="run")
+            return created.token
+
+        token = asyncio.run(using_services(settings, demo_director))
         api = settings.api.base_url
         print(
             f"""
@@ -74,6 +79,9 @@ AlertNet is running.
   contacts:   {contacts} ({summary.added} added, {summary.updated} updated, {summary.unchanged} unchanged)
   sender:     {DEMO_DIRECTOR} (director)
 token: {token}
+
+The operator console: {api}/console/
+  sign in as {DEMO_DIRECTOR} with password: {password}
 
 Send a statewide exercise alert and follow it until every delivery settles:
   .venv/bin/alertnet send --token {token} --status Exercise --statewide \\

@@ -22,6 +22,7 @@ from alertnet.pipeline.reconcile import ReceiptReconciler
 from alertnet.settings import Settings
 from alertnet.store import registry
 
+APPROVAL_TICK_SECONDS = 5.0
 log = structlog.get_logger("alertnet.scheduler")
 SWEEP_SECONDS = 2.0
 RECONCILE_MAX_SECONDS = 30.0
@@ -99,6 +100,15 @@ async def serve_scheduler(settings: Settings, stop: asyncio.Event) -> None:
         max_instances=1,
         coalesce=True,
         next_run_time=datetime.now(UTC),
+    )
+    # The two-person rule's fallback, where a state configured one (a claimed decision: sent once).
+    scheduler.add_job(
+        services.approvals.run_fallback,
+        "interval",
+        seconds=APPROVAL_TICK_SECONDS,
+        id="approval-fallback",
+        max_instances=1,
+        coalesce=True,
     )
     scheduler.start()
     log.info("scheduler_started", policies=[p.name for p in policies])

@@ -121,6 +121,37 @@ class BulletinSettings:
 
 
 @dataclass(frozen=True)
+class ApprovalSettings:
+    """The two-person rule: an Actual alert to more officials than `threshold` waits for a second
+    director (0: never). `fallback` "send" sends it after `fallback_seconds` unapproved (audited)."""
+
+    threshold: int = 500
+    fallback: str = "none"
+    fallback_seconds: float = 180.0
+
+
+@dataclass(frozen=True)
+class ConsoleSettings:
+    """The operator console: sign-in, message templates and the two-person rule."""
+
+    # Message templates (lockdown, shelter in place, ...) kept as data; empty: config/alert_templates.toml.
+    templates_file: str = ""
+    # A signed-in session ends after this long without a request.
+    session_hours: float = 12.0
+    # Sign-in failures per account (and per client address) before each further try must wait; the wait
+    # doubles with every failure up to `max_wait_seconds`. Nothing locks an account for good.
+    free_failures: int = 5
+    # An address may hold many people (a state office behind one NAT): it gets more tries than an account.
+    client_free_failures: int = 20
+    max_wait_seconds: float = 300.0
+
+    @property
+    def templates_path(self) -> Path:
+        default = REPO_ROOT / "config" / "alert_templates.toml"
+        return Path(self.templates_file) if self.templates_file else default
+
+
+@dataclass(frozen=True)
 class Settings:
     redis_url: str = "redis://127.0.0.1:6379/0"
     data_dir: str = ""
@@ -134,6 +165,8 @@ class Settings:
     escalation: EscalationSettings = field(default_factory=EscalationSettings)
     digest: DigestSettings = field(default_factory=DigestSettings)
     bulletins: BulletinSettings = field(default_factory=BulletinSettings)
+    console: ConsoleSettings = field(default_factory=ConsoleSettings)
+    approval: ApprovalSettings = field(default_factory=ApprovalSettings)
 
     @property
     def data_path(self) -> Path:

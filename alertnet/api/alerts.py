@@ -9,8 +9,10 @@ from aiohttp import web
 from alertnet.api.errors import error_response, field_errors, read_json
 from alertnet.api.keys import SERVICES, require_sender
 from alertnet.domain.alert_request import AlertValidationError
+from alertnet.domain.approvals import HeldAlert
 from alertnet.domain.deliveries import AlertProgress
 from alertnet.domain.errors import FieldError
+from alertnet.services.alerts import AcceptedAlert
 from alertnet.services.errors import Conflict, Forbidden, NotFound
 
 routes = web.RouteTableDef()
@@ -30,6 +32,13 @@ async def post_alert(request: web.Request) -> web.Response:
         return field_errors(error.errors)
     except Conflict as error:
         return error_response(409, "conflict", str(error))
+    if isinstance(accepted, HeldAlert):
+        return web.json_response(accepted.view(), status=202)
+    return accepted_json(service, accepted)
+
+
+def accepted_json(service: Any, accepted: AcceptedAlert) -> web.Response:
+    """202 for an alert that went out: its id, recipients, signature and links."""
     alert = accepted.alert
     return web.json_response(
         {

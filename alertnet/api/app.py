@@ -10,10 +10,23 @@ import redis
 import structlog
 from aiohttp import web
 from aiohttp.typedefs import Handler
+from aiohttp_session import session_middleware
 
-from alertnet.api import acks, alerts, audit, bulletins, digest, health, openapi, pages, webhooks
+from alertnet.api import (
+    acks,
+    alerts,
+    approvals,
+    audit,
+    bulletins,
+    console,
+    digest,
+    health,
+    openapi,
+    pages,
+    webhooks,
+)
 from alertnet.api.keys import SERVICES, SETTINGS
-from alertnet.bootstrap import build_services
+from alertnet.bootstrap import build_services, console_sessions
 from alertnet.settings import Settings
 
 log = structlog.get_logger("alertnet.api")
@@ -39,10 +52,31 @@ async def redis_unavailable(request: web.Request, handler: Handler) -> web.Strea
 
 
 def create_app(settings: Settings) -> web.Application:
-    app = web.Application(client_max_size=MAX_BODY, middlewares=[redis_unavailable])
+    sessions, sessions_conn = console_sessions(settings)
+    app = web.Application(
+        client_max_size=MAX_BODY,
+        middlewares=[redis_unavailable, session_middleware(sessions)],
+    )
     app[SETTINGS] = settings
     app.cleanup_ctx.append(_service)
-    for module in (acks, alerts, audit, bulletins, digest, health, openapi, pages, webhooks):
+
+    async def close_sessions(_app: web.Application) -> None:
+        await sessions_conn.aclose()
+
+    app.on_cleanup.append(close_sessions)
+    for module in (
+        acks,
+        alerts,
+        approvals,
+        audit,
+        bulletins,
+        console,
+        digest,
+        health,
+        openapi,
+        pages,
+        webhooks,
+    ):
         app.router.add_routes(module.routes)
     return app
 

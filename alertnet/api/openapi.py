@@ -8,6 +8,7 @@ from aiohttp import web
 
 from alertnet import __version__
 from alertnet.api.openapi_bulletins import bulletin_paths
+from alertnet.api.openapi_console import console_paths
 from alertnet.api.openapi_digest import digest_paths
 from alertnet.api.openapi_schemas import (
     ACCEPTED,
@@ -43,7 +44,12 @@ def document() -> dict[str, Any]:
             "version": __version__,
             "description": "School Safety Alert Network hub",
         },
-        "components": {"securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}}},
+        "components": {
+            "securitySchemes": {
+                "bearer": {"type": "http", "scheme": "bearer"},
+                "console": {"type": "apiKey", "in": "cookie", "name": "an_console"},
+            }
+        },
         "paths": {
             "/v1/alerts": {
                 "get": {
@@ -314,6 +320,7 @@ def document() -> dict[str, Any]:
             },
             **digest_paths(),
             **bulletin_paths(),
+            **console_paths(),
         },
     }
 

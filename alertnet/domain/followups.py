@@ -11,6 +11,7 @@ they reach.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 from alertnet.domain.alerts import MsgType
 from alertnet.domain.contacts import Official, address_for
@@ -82,3 +83,21 @@ def follow_up_recipients(
         if found or channel in channels:
             result[channel] = sorted(found)
     return result
+
+
+def cancel_in_error_request(alert_id: str, original: Mapping[str, Any]) -> dict[str, Any]:
+    """The prepared Cancel of an alert sent in error (the pre-scripted correction Hawaii lacked in
+    2018): same status, audience and channels, referencing it."""
+    return {
+        "status": original["status"],
+        "msgType": "Cancel",
+        "references": [alert_id],
+        "severity": "Minor",
+        "urgency": "Past",
+        "certainty": "Observed",
+        "event": original["event"],
+        "headline": f"CANCELLED: the {original['event']} alert was sent in error"[:160],
+        "instruction": "Disregard the earlier alert. There is no emergency.",
+        "audience": original["audience"],
+        "channels": original["channels"],
+    }

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import functools
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -17,7 +17,8 @@ import structlog
 
 from alertnet.content.alerts import alert_message
 from alertnet.domain.alert_request import AlertValidationError, parse_alert_request
-from alertnet.domain.alerts import Alert, AlertDraft, MsgType, canonical_bytes, new_alert
+from alertnet.domain.alerts import Alert, AlertDraft, MsgType, canonical_bytes, new_alert, utc_seconds
+from alertnet.domain.approvals import HeldAlert, needs_approval
 from alertnet.domain.audience import resolve_audience, unknown_selectors
 from alertnet.domain.contacts import address_for
 from alertnet.domain.deliveries import AlertProgress
@@ -31,13 +32,14 @@ from alertnet.domain.followups import (
 )
 from alertnet.domain.links import Links
 from alertnet.domain.messages import Channel, MessageKind
-from alertnet.domain.senders import Sender, SendKind, may_send
+from alertnet.domain.senders import Sender, SenderRole, SendKind, may_send
 from alertnet.domain.signing import AlertSigner, verification_code, verify_signature
 from alertnet.services.errors import Conflict, Forbidden, NotFound
 from alertnet.services.fanout import FanOut
 from alertnet.settings import Settings
 from alertnet.store.acks import AckStore
 from alertnet.store.alerts import AlertStore, stage_alert
+from alertnet.store.approvals import ApprovalStore
 from alertnet.store.audit import AuditLog
 from alertnet.store.registry import OfficialStore
 
@@ -66,6 +68,7 @@ class AlertService:
         signer: AlertSigner,
         links: Links,
         policies: list[Policy],
+        approvals: ApprovalStore,
     ) -> None:
         self.settings = settings
         self.officials = officials
@@ -76,19 +79,41 @@ class AlertService:
         self.fanout = fanout
         self.signer = signer
         self.links = links
+        self.approvals = approvals
 
-    async def submit_alert(self, sender: Sender, payload: object) -> AcceptedAlert:
+    async def submit_alert(self, sender: Sender, payload: object) -> AcceptedAlert | HeldAlert:
         """Validate, authorize, sign, store and fan out an alert.
 
-        Raises Forbidden (the sender's role may not send alerts), AlertValidationError (every bad field)
-        or Conflict (a Cancel of an alert already closed). Either way nothing is stored but the audit entry.
+        An Actual alert to more officials than the two-person rule allows is held (a `HeldAlert`) until a
+        second director approves it. Raises Forbidden (the sender's role may not send alerts),
+        AlertValidationError (every bad field) or Conflict (a Cancel of an alert already closed). Either
+        way nothing is stored but the audit entry.
         """
         now = datetime.now(UTC)
         draft, recipients = await self._admit(sender, payload, now)
         alert = new_alert(draft, sender=sender.name, now=now)
         if alert.msg_type is MsgType.CANCEL:
             return await self._send_closing(sender, alert, recipients, "cancelled by")
+        officials = len({i for ids in recipients.values() for i in ids})
+        if needs_approval(alert, officials, self.settings.approval.threshold):
+            held = HeldAlert(alert, officials, now.timestamp())
+            await self.approvals.hold(held)
+            await self.audit.record(
+                actor=sender.name, action="send_alert", outcome="pending_approval", alert_id=alert.id,
+                status=alert.status.value, event=alert.event, officials=officials,
+            )  # fmt: skip
+            return held
         return await self._send(sender, alert, recipients)
+
+    async def send_held(self, held: HeldAlert, decided_by: str) -> AcceptedAlert:
+        """Send an alert that waited for approval, to whoever its audience holds now, signed now."""
+        now = datetime.now(UTC)
+        alert = replace(held.alert, sent=utc_seconds(now))
+        registry = (await self.officials.snapshot()).active
+        audience = resolve_audience(alert.audience, registry)
+        recipients = {c: [o.id for o in audience if address_for(c, o)] for c in alert.channels}
+        author = Sender(name=alert.sender, role=SenderRole.DIRECTOR, created="")
+        return await self._send(author, alert, recipients, approved_by=decided_by)
 
     async def _admit(
         self, sender: Sender, payload: object, now: datetime
@@ -171,6 +196,7 @@ class AlertService:
         alert: Alert,
         recipients: dict[Channel, list[str]],
         kind: MessageKind | None = None,
+        approved_by: str = "",
     ) -> AcceptedAlert:
         """Sign the alert, render it, and fan it out with its record and escalation timers."""
         signature = self.signer.sign(canonical_bytes(alert))
@@ -187,6 +213,8 @@ class AlertService:
             "recipients": counts,
             "wants_ack": message.acknowledgeable,
         }
+        if approved_by:
+            record["approved_by"] = approved_by
         escalation, plan_json = self._escalation_plan(alert) if message.escalatable else ([], "")
         stage = functools.partial(
             stage_alert,
@@ -209,6 +237,7 @@ class AlertService:
             msg_type=alert.msg_type.value,
             event=alert.event,
             recipients=counts,
+            **({"approved_by": approved_by} if approved_by else {}),
         )
         log.info("alert_accepted", alert_id=alert.id, sender=sender.name, recipients=counts)
         return AcceptedAlert(alert, signature, self.signer.key_id, code, counts)
@@ -237,8 +266,14 @@ class AlertService:
         """One call: an Update to everyone the alert reached saying the emergency is over; ends escalation.
 
         Raises NotFound, Conflict (the alert is already closed: cancelled or cleared), or what sending
-        any alert raises.
+        any alert raises. A role that may not send alerts is refused (audited) before the alert is looked
+        up, so it cannot tell which alerts exist.
         """
+        if not may_send(sender.role, SendKind.ALERT):
+            await self.audit.record(
+                actor=sender.name, action="send_alert", outcome="forbidden", all_clear=True
+            )
+            raise Forbidden(sender, SendKind.ALERT)
         record = await self.alerts.get_record(alert_id)
         if record is None:
             raise NotFound(alert_id)

@@ -74,6 +74,10 @@ class AlertStore:
         raw = await self.redis.get(k.ESCALATION_PLAN + alert_id)
         return None if raw is None else dict(json.loads(raw))
 
+    async def claim_once(self, key: str, seconds: float) -> bool:
+        """True for the first caller within `seconds` (a double click does a thing once)."""
+        return bool(await self.redis.set(key, "1", nx=True, ex=max(1, int(seconds))))
+
     async def closed_reason(self, alert_id: str) -> str | None:
         """Why the alert's escalation ended (cancelled, all clear), or None while it is open."""
         raw = await self.redis.get(k.CLOSED_KEY + alert_id)

@@ -13,6 +13,14 @@ REGISTRY_VERSION = PREFIX + "registry:generation"  # a new random value on every
 SENDER_KEY = PREFIX + "sender:"  # + sender name -> hash
 SENDER_TOKEN_INDEX = PREFIX + "sender-token:"  # + sha256(token) -> sender name
 SENDERS_ALL = PREFIX + "senders"  # set of every sender name
+SENDER_PASSWORD = PREFIX + "sender-password:"  # + sender name -> argon2 hash (console sign-in)
+SIGNIN_FAILURES = PREFIX + "signin-failures:"  # + "account:" name or "client:" address -> hash n, last
+# The console's session cookie; aiohttp-session keeps each session at "an_console_" + its random key.
+CONSOLE_COOKIE = "an_console"
+APPROVAL_KEY = PREFIX + "approval:"  # + alert id -> JSON (an Actual alert held for a second director)
+APPROVALS_PENDING = PREFIX + "approvals:pending"  # zset of held alert ids by the time they were held
+REMIND_LOCK = PREFIX + "remind-lock:"  # + alert id -> "1" for a few seconds: a double click reminds once
+CONSOLE_DRAFT = PREFIX + "console-draft:"  # + draft id -> JSON (an alert being composed)
 
 # Messages (every kind), alerts and deliveries
 MESSAGE_KEY = PREFIX + "msg:"  # + message id -> JSON (kind, priority, content per channel)

@@ -1,0 +1,49 @@
+"""The operator console's pages, rendered from the package's templates (`console_*.html.j2`). Every
+page gets the signed-in sender, the CSRF token its forms carry, and the look of the draft's status:
+Exercise and Test never look like Actual (colour, banner, wording)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from alertnet.content.templates import environment
+
+LOOKS: dict[str, dict[str, str]] = {
+    "Actual": {
+        "css": "actual",
+        "banner": "ACTUAL ALERT: real people will be alerted now",
+        "send": "Send the ACTUAL alert",
+        "confirm": "Type the event name to send this ACTUAL alert to real people:",
+    },
+    "Exercise": {
+        "css": "exercise",
+        "banner": "EXERCISE: this is a drill, every message says so",
+        "send": "Send the exercise",
+        "confirm": "This exercise is marked EXERCISE in every message.",
+    },
+    "Test": {
+        "css": "test",
+        "banner": "TEST: a technical test, every message says so",
+        "send": "Send the test",
+        "confirm": "This test is marked TEST in every message.",
+    },
+}
+
+
+def look(status: str) -> dict[str, str]:
+    """How a status looks in the console (an unknown one looks like Actual: the cautious side)."""
+    return LOOKS.get(status, LOOKS["Actual"])
+
+
+def console_page(template: str, *, sender: Any = None, csrf: str = "", **context: Any) -> str:
+    """One console page: `template` is `console_<name>.html.j2`'s name part."""
+    return (
+        environment()
+        .get_template(f"console_{template}.html.j2")
+        .render(sender=sender, csrf=csrf, looks=LOOKS, look=look, **context)
+    )
+
+
+def status_look(record: Mapping[str, Any]) -> dict[str, str]:
+    return look(str(record.get("alert", {}).get("status", "Actual")))

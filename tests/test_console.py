@@ -1,0 +1,204 @@
+"""The operator console over HTTP, as a browser without JavaScript uses it: sign-in (argon2 passwords,
+session cookie flags, CSRF, failures that slow down per account, `senders unlock`), what each role may
+reach, and an alert composed from a template, reviewed and sent, checked at the simulators."""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import redis
+import requests
+
+from alertnet.domain.contacts import Official
+from alertnet.domain.registry_csv import parse_registry
+from alertnet.domain.registry_sample import generate_registry
+from alertnet.store import keys as k
+from alertnet.store.server import RedisProcess
+from tests.conftest import Stack, start_stack, stop_stack
+
+DB = 12
+PASSWORD = "correct horse battery staple"
+
+
+@pytest.fixture(scope="module")
+def hub(redis_server: RedisProcess, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    started = start_stack(
+        redis_server, tmp_path_factory.mktemp("console-data"), db=DB, ALERTNET_CONSOLE_MAX_WAIT_SECONDS="60"
+    )
+    yield started
+    stop_stack(started)
+
+
+@pytest.fixture(scope="module")
+def officials(hub: Stack, tmp_path_factory: pytest.TempPathFactory) -> list[Official]:
+    text = generate_registry(60, seed=11)
+    path: Path = tmp_path_factory.mktemp("console-registry") / "registry.csv"
+    path.write_text(text)
+    assert hub.import_contacts(path).returncode == 0
+    return [o for o in parse_registry(text) if o.active]
+
+
+def add_user(hub: Stack, name: str, role: str, password: str = PASSWORD) -> None:
+    result = hub.cli("senders", "add", name, "--role", role, "--password", input_text=password + "\n")
+    assert result.returncode == 0, result.stderr
+    assert password not in result.stdout + result.stderr
+
+
+def csrf_of(html: str) -> str:
+    found = re.search(r'name="csrf" value="([^"]+)"', html)
+    assert found, html[:500]
+    return found.group(1)
+
+
+def sign_in(hub: Stack, name: str, password: str = PASSWORD) -> tuple[requests.Session, requests.Response]:
+    browser = requests.Session()
+    page = browser.get(f"{hub.api}/console/sign-in", timeout=30)
+    form = {"csrf": csrf_of(page.text), "name": name, "password": password}
+    return browser, browser.post(f"{hub.api}/console/sign-in", data=form, timeout=30)
+
+
+def audit_actions(hub: Stack, actor: str) -> list[tuple[str, str]]:
+    conn = redis.Redis.from_url(hub.settings.redis_url)
+    try:
+        return [
+            (f[b"action"].decode(), f[b"outcome"].decode())
+            for _, f in conn.xrange(k.AUDIT_STREAM)
+            if f.get(b"actor") == actor.encode()
+        ]
+    finally:
+        conn.close()
+
+
+def test_sign_in_sets_a_strict_session_cookie_and_every_form_needs_its_token(hub: Stack) -> None:
+    add_user(hub, "dir-ada", "director")
+    anonymous = requests.get(f"{hub.api}/console/", allow_redirects=False, timeout=30)
+    assert anonymous.status_code == 303 and anonymous.headers["Location"] == "/console/sign-in"
+    forged = requests.post(
+        f"{hub.api}/console/sign-in", data={"name": "dir-ada", "password": PASSWORD}, timeout=30
+    )
+    assert forged.status_code == 403  # no CSRF token: nothing was even checked
+    browser, response = sign_in(hub, "dir-ada")
+    assert response.status_code == 200 and response.url.endswith("/console/")
+    cookie = next(h for h in response.history[0].raw.headers.getlist("Set-Cookie") if "an_console" in h)
+    assert "HttpOnly" in cookie and "SameSite=Strict" in cookie
+    assert "dir-ada (director)" in response.text
+    token = csrf_of(response.text)
+    assert browser.post(f"{hub.api}/console/sign-out", data={"csrf": "wrong"}, timeout=30).status_code == 403
+    out = browser.post(f"{hub.api}/console/sign-out", data={"csrf": token}, allow_redirects=False, timeout=30)
+    assert out.status_code == 303
+    after = browser.get(f"{hub.api}/console/", allow_redirects=False, timeout=30)
+    assert after.status_code == 303  # the session is gone at the server, not only the cookie
+    assert ("console_sign_in", "accepted") in audit_actions(hub, "dir-ada")
+
+
+def test_failures_slow_the_account_down_and_unlock_clears_it(hub: Stack) -> None:
+    add_user(hub, "dir-bo", "director")
+    codes = [sign_in(hub, "dir-bo", "wrong password!!")[1].status_code for _ in range(5)]
+    assert codes == [401] * 5  # free tries; from now on each try waits, doubling
+    refused = sign_in(hub, "dir-bo")[1]  # the right password must wait too
+    assert refused.status_code == 429 and int(refused.headers["Retry-After"]) >= 1
+    assert ("console_sign_in", "throttled") in audit_actions(hub, "dir-bo")
+    assert sign_in(hub, "dir-cy-unknown", "whatever")[1].status_code == 401  # other accounts still work
+    unlocked = hub.cli("senders", "unlock", "dir-bo")
+    assert unlocked.returncode == 0, unlocked.stderr
+    assert sign_in(hub, "dir-bo")[1].status_code == 200
+    assert hub.cli("senders", "unlock", "nobody-here").returncode == 1
+
+
+def test_a_short_password_creates_nothing(hub: Stack) -> None:
+    result = hub.cli("senders", "add", "dir-short", "--role", "director", "--password", input_text="short\n")
+    assert result.returncode == 1 and "password" in result.stderr
+    assert sign_in(hub, "dir-short", "short")[1].status_code == 401
+
+
+def test_an_editor_cannot_reach_the_composer(hub: Stack) -> None:
+    add_user(hub, "ed-eve", "editor")
+    browser, home = sign_in(hub, "ed-eve")
+    assert home.status_code == 200 and "New alert" not in home.text
+    assert browser.get(f"{hub.api}/console/alerts/new", timeout=30).status_code == 403
+    posted = browser.post(
+        f"{hub.api}/console/drafts", data={"csrf": csrf_of(home.text), "status": "Exercise"}, timeout=30
+    )
+    assert posted.status_code == 403
+    assert ("console_compose", "forbidden") in audit_actions(hub, "ed-eve")
+    assert ("console_draft", "forbidden") in audit_actions(hub, "ed-eve")
+
+
+def compose(hub: Stack, browser: requests.Session, csrf: str, status: str, district: str) -> str:
+    draft = browser.post(f"{hub.api}/console/drafts", data={"csrf": csrf, "status": status}, timeout=30)
+    assert draft.status_code == 200, draft.text[:300]
+    base = draft.url
+    form = {"csrf": csrf, "template": "lockdown", "action": "template", "audience_kind": "districts"}
+    filled = browser.post(base, data={**form, "audience_values": district}, timeout=30)
+    assert 'value="Lockdown"' in filled.text  # the template filled the event
+    fields = re.findall(r'<input name="(event|headline)"[^>]*value="([^"]*)"', filled.text)
+    data = {**form, **dict(fields), "action": "review", "audience_values": district}
+    data.update(severity="Extreme", urgency="Immediate", certainty="Observed")
+    review = browser.post(base, data={**data, "channels": ["sms"]}, timeout=30)
+    assert review.status_code == 200 and review.url == base + "/review", review.text[:500]
+    return base
+
+
+def test_an_exercise_and_an_actual_alert_composed_reviewed_and_sent_once(
+    hub: Stack, officials: list[Official]
+) -> None:
+    add_user(hub, "dir-dee", "director")
+    browser, home = sign_in(hub, "dir-dee")
+    csrf = csrf_of(home.text)
+    district = officials[0].district
+    reached = {o.mobile for o in officials if o.district == district and o.mobile}
+    since = time.time()
+    base = compose(hub, browser, csrf, "Exercise", district)
+    review = browser.get(base + "/review", timeout=30)
+    assert "EXERCISE: this is a drill" in review.text and "1 segment" in review.text
+    assert f">{len(reached)}</span> by SMS" in review.text
+    sent = browser.post(base + "/send", data={"csrf": csrf}, timeout=30)
+    assert sent.status_code == 200 and "/console/alerts/" in sent.url
+    again = browser.post(base + "/send", data={"csrf": csrf}, timeout=30)
+    assert again.url == sent.url  # a second click shows the same alert and sends nothing
+    deadline = time.monotonic() + 30
+    while len(got := hub.sim_messages("sms", since=since)) < len(reached) and time.monotonic() < deadline:
+        time.sleep(0.3)
+    time.sleep(1.0)
+    got = hub.sim_messages("sms", since=since)
+    assert sorted(m["to"] for m in got) == sorted(reached)
+    assert all(m["body"].startswith("EXERCISE") for m in got)
+
+    since = time.time()
+    live = compose(hub, browser, csrf, "Actual", district)
+    unconfirmed = browser.post(live + "/send", data={"csrf": csrf, "confirm": "lockdwn"}, timeout=30)
+    assert unconfirmed.status_code == 409 and "type the event name" in unconfirmed.text
+    time.sleep(1.0)
+    assert hub.sim_messages("sms", since=since) == []  # nothing went out
+    sent = browser.post(live + "/send", data={"csrf": csrf, "confirm": " lockdown "}, timeout=30)
+    assert sent.status_code == 200 and "ACTUAL" in sent.text
+    deadline = time.monotonic() + 30
+    while len(hub.sim_messages("sms", since=since)) < len(reached) and time.monotonic() < deadline:
+        time.sleep(0.3)
+    got = hub.sim_messages("sms", since=since)
+    assert sorted(m["to"] for m in got) == sorted(reached)
+    assert not any("EXERCISE" in m["body"] for m in got)
+
+    # The prepared correction: one click cancels it for everyone it reached; a second click sends nothing.
+    since = time.time()
+    token = csrf_of(sent.text)
+    cancel = re.search(r'action="(/console/alerts/[0-9A-Z]{26}/cancel)"', sent.text)
+    assert cancel is not None
+    cancelled = browser.post(f"{hub.api}{cancel.group(1)}", data={"csrf": token}, timeout=30)
+    assert cancelled.status_code == 200 and "CANCELLED" in cancelled.text
+    twice = browser.post(f"{hub.api}{cancel.group(1)}", data={"csrf": token}, timeout=30)
+    assert twice.status_code == 409
+    got = sms_settled(hub, since, len(reached))
+    assert sorted(m["to"] for m in got) == sorted(reached) and all("CANCEL" in m["body"] for m in got)
+
+
+def sms_settled(hub: Stack, since: float, expected: int) -> list[dict[str, object]]:
+    deadline = time.monotonic() + 30
+    while len(hub.sim_messages("sms", since=since)) < expected and time.monotonic() < deadline:
+        time.sleep(0.3)
+    time.sleep(1.0)
+    return hub.sim_messages("sms", since=since)
