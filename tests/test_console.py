@@ -202,3 +202,19 @@ def sms_settled(hub: Stack, since: float, expected: int) -> list[dict[str, objec
         time.sleep(0.3)
     time.sleep(1.0)
     return hub.sim_messages("sms", since=since)
+
+
+def test_a_director_adds_a_console_user_who_can_sign_in_and_sees_only_their_lane(hub: Stack) -> None:
+    add_user(hub, "dir-fay", "director")
+    browser, home = sign_in(hub, "dir-fay")
+    csrf = csrf_of(home.text)
+    short = {"csrf": csrf, "name": "ed-gil", "role": "editor", "password": "short"}
+    refused = browser.post(f"{hub.api}/console/people", data=short, timeout=30)
+    assert refused.status_code == 422 and "password" in refused.text
+    added = browser.post(f"{hub.api}/console/people", data={**short, "password": PASSWORD}, timeout=30)
+    assert added.status_code == 200 and re.search(r"an_[A-Za-z0-9_-]{20,}", added.text)
+    editor, editor_home = sign_in(hub, "ed-gil")
+    assert editor_home.status_code == 200 and "ed-gil (editor)" in editor_home.text
+    assert editor.get(f"{hub.api}/console/people", timeout=30).status_code == 403
+    assert ("senders_read", "forbidden") in audit_actions(hub, "ed-gil")
+    assert ("sender_add", "accepted") in audit_actions(hub, "dir-fay")

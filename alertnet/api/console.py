@@ -36,17 +36,17 @@ LANES = {
 }
 
 
-def _html(text: str, status: int = 200) -> web.Response:
+def html_page(text: str, status: int = 200) -> web.Response:
     return web.Response(text=text, status=status, content_type="text/html", headers=PRIVATE)
 
 
-def _refused(sender: Sender, csrf: str, error: Exception) -> web.Response:
+def refused_page(sender: Sender, csrf: str, error: Exception) -> web.Response:
     status = 404 if isinstance(error, NotFound | AckRefused) else 409 if isinstance(error, Conflict) else 403
     page = console_page("error", sender=sender, csrf=csrf, status=status, message=str(error) or "not found")
-    return _html(page, status)
+    return html_page(page, status)
 
 
-async def _form(request: web.Request) -> tuple[dict[str, Any], list[str]]:
+async def posted_form(request: web.Request) -> tuple[dict[str, Any], list[str]]:
     """The posted form's single values and its checked channels, after the CSRF check."""
     try:
         posted = await request.post()
@@ -83,23 +83,23 @@ async def home(request: web.Request) -> web.Response:
         held=await request.app[SERVICES].approvals.pending(sender) if may_watch else [],
         lanes=[LANES[sender.role]] if sender.role in LANES else [],
     )
-    return _html(page)
+    return html_page(page)
 
 
 @routes.get(SIGN_IN)
 async def sign_in_page(request: web.Request) -> web.Response:
-    return _html(console_page("sign_in", csrf=await csrf_token(request), name="", error=""))
+    return html_page(console_page("sign_in", csrf=await csrf_token(request), name="", error=""))
 
 
 @routes.post(SIGN_IN)
 async def sign_in(request: web.Request) -> web.Response:
-    form, _ = await _form(request)
+    form, _ = await posted_form(request)
     name, password = form.get("name", "").strip()[:64], form.get("password", "")[:256]
     try:
         sender = await request.app[SERVICES].accounts.sign_in(name, password, request.remote or "")
     except SignInRefused as error:
         page = console_page("sign_in", csrf=await csrf_token(request), name=name, error=str(error))
-        response = _html(page, 429 if error.retry_after else 401)
+        response = html_page(page, 429 if error.retry_after else 401)
         if error.retry_after:
             response.headers["Retry-After"] = str(error.retry_after)
         return response
@@ -110,7 +110,7 @@ async def sign_in(request: web.Request) -> web.Response:
 @routes.post("/console/sign-out")
 async def sign_out(request: web.Request) -> web.Response:
     sender, _ = await require_console(request)
-    await _form(request)
+    await posted_form(request)
     await request.app[SERVICES].accounts.sign_out(sender, request.remote or "")
     (await get_session(request)).invalidate()
     raise web.HTTPSeeOther(SIGN_IN)
@@ -122,18 +122,18 @@ async def new_alert(request: web.Request) -> web.Response:
     try:
         await request.app[SERVICES].console.check_compose(sender)
     except NotPermitted as error:
-        return _refused(sender, csrf, error)
-    return _html(console_page("new", sender=sender, csrf=csrf))
+        return refused_page(sender, csrf, error)
+    return html_page(console_page("new", sender=sender, csrf=csrf))
 
 
 @routes.post("/console/drafts")
 async def create_draft(request: web.Request) -> web.Response:
     sender, csrf = await require_console(request)
-    form, _ = await _form(request)
+    form, _ = await posted_form(request)
     try:
         draft = await request.app[SERVICES].console.new_draft(sender, form.get("status", ""))
     except (NotPermitted, Conflict) as error:
-        return _refused(sender, csrf, error)
+        return refused_page(sender, csrf, error)
     raise web.HTTPSeeOther(f"/console/drafts/{draft.id}")
 
 
@@ -160,16 +160,16 @@ async def compose(request: web.Request) -> web.Response:
     try:
         draft = await request.app[SERVICES].console.draft(sender, _draft_id(request))
     except (NotPermitted, NotFound) as error:
-        return _refused(sender, csrf, error)
+        return refused_page(sender, csrf, error)
     if draft.alert_id:
         raise web.HTTPSeeOther(f"/console/alerts/{draft.alert_id}")
-    return _html(await _compose(request, draft, sender, csrf))
+    return html_page(await _compose(request, draft, sender, csrf))
 
 
 @routes.post("/console/drafts/{draft_id}")
 async def save_draft(request: web.Request) -> web.Response:
     sender, csrf = await require_console(request)
-    form, channels = await _form(request)
+    form, channels = await posted_form(request)
     console = request.app[SERVICES].console
     fields = form_fields(form, channels)
     action = form.get("action", "review")
@@ -179,11 +179,11 @@ async def save_draft(request: web.Request) -> web.Response:
     try:
         draft, problems = await console.update(sender, _draft_id(request), fields)
     except (NotPermitted, NotFound, Conflict) as error:
-        return _refused(sender, csrf, error)
+        return refused_page(sender, csrf, error)
     if action == "review" and not problems:
         raise web.HTTPSeeOther(f"/console/drafts/{draft.id}/review")
     shown = problems if action == "review" else []
-    return _html(await _compose(request, draft, sender, csrf, shown), 422 if shown else 200)
+    return html_page(await _compose(request, draft, sender, csrf, shown), 422 if shown else 200)
 
 
 @routes.get("/console/drafts/{draft_id}/count")
@@ -194,10 +194,10 @@ async def count(request: web.Request) -> web.Response:
     try:
         draft = await console.draft(sender, _draft_id(request))
     except (NotPermitted, NotFound) as error:
-        return _refused(sender, csrf, error)
+        return refused_page(sender, csrf, error)
     fields = {**draft.fields, **form_fields(request.query, request.query.getall("channels", []))}
     coverage = await console.count(replace(draft, fields=fields))
-    return _html(console_page("count", coverage=coverage))
+    return html_page(console_page("count", coverage=coverage))
 
 
 @routes.get("/console/drafts/{draft_id}/review")
@@ -207,29 +207,29 @@ async def review(request: web.Request) -> web.Response:
     try:
         preview = await console.preview(sender, _draft_id(request))
     except (NotPermitted, NotFound) as error:
-        return _refused(sender, csrf, error)
+        return refused_page(sender, csrf, error)
     except AlertValidationError:
         raise web.HTTPSeeOther(f"/console/drafts/{_draft_id(request)}") from None
-    return _html(console_page("review", sender=sender, csrf=csrf, error="", **preview))
+    return html_page(console_page("review", sender=sender, csrf=csrf, error="", **preview))
 
 
 @routes.post("/console/drafts/{draft_id}/send")
 async def send(request: web.Request) -> web.Response:
     sender, csrf = await require_console(request)
-    form, _ = await _form(request)
+    form, _ = await posted_form(request)
     console = request.app[SERVICES].console
     draft_id = _draft_id(request)
     try:
         alert_id = await console.send(sender, draft_id, form.get("confirm", ""))
     except (NotPermitted, NotFound, Forbidden) as error:
-        return _refused(sender, csrf, error)
+        return refused_page(sender, csrf, error)
     except (Conflict, AlertValidationError) as error:
         try:
             preview = await console.preview(sender, draft_id)
         except AlertValidationError:
             raise web.HTTPSeeOther(f"/console/drafts/{draft_id}") from None
         page = console_page("review", sender=sender, csrf=csrf, error=str(error), **preview)
-        return _html(page, 409)
+        return html_page(page, 409)
     raise web.HTTPSeeOther(f"/console/alerts/{alert_id}")
 
 
@@ -239,15 +239,15 @@ async def watch(request: web.Request) -> web.Response:
     try:
         view = await request.app[SERVICES].console.watch(sender, request.match_info["alert_id"])
     except (NotPermitted, NotFound) as error:
-        return _refused(sender, csrf, error)
-    return _html(console_page("held" if "held" in view else "alert", sender=sender, csrf=csrf, view=view))
+        return refused_page(sender, csrf, error)
+    return html_page(console_page("held" if "held" in view else "alert", sender=sender, csrf=csrf, view=view))
 
 
 @routes.post("/console/alerts/{alert_id}/{decision:approve|reject}")
 async def decide(request: web.Request) -> web.Response:
     """A second director approves or rejects a held alert (the author cannot: the service refuses)."""
     sender, csrf = await require_console(request)
-    form, _ = await _form(request)
+    form, _ = await posted_form(request)
     alert_id = request.match_info["alert_id"]
     approvals = request.app[SERVICES].approvals
     try:
@@ -256,7 +256,7 @@ async def decide(request: web.Request) -> web.Response:
         else:
             await approvals.reject(sender, alert_id, {"reason": form.get("reason", "")})
     except (NotPermitted, NotFound, Conflict) as error:
-        return _refused(sender, csrf, error)
+        return refused_page(sender, csrf, error)
     raise web.HTTPSeeOther(f"/console/alerts/{alert_id}")
 
 
@@ -270,7 +270,7 @@ async def watch_events(request: web.Request) -> web.StreamResponse:
     try:
         await console.watch(sender, alert_id)
     except (NotPermitted, NotFound) as error:
-        return _refused(sender, csrf, error)
+        return refused_page(sender, csrf, error)
     last = ""
     async with sse_response(request, headers=PRIVATE) as stream:
         deadline = time.monotonic() + LIVE_SECONDS
@@ -287,12 +287,12 @@ async def watch_events(request: web.Request) -> web.StreamResponse:
 async def correct(request: web.Request) -> web.Response:
     """One click: the prepared Cancel ("sent in error") or all-clear, to everyone the alert reached."""
     sender, csrf = await require_console(request)
-    await _form(request)
+    await posted_form(request)
     alert_id = request.match_info["alert_id"]
     try:
         new_id = await request.app[SERVICES].console.correct(sender, alert_id, request.match_info["kind"])
     except (NotPermitted, NotFound, Forbidden, Conflict, AlertValidationError) as error:
-        return _refused(sender, csrf, error)
+        return refused_page(sender, csrf, error)
     raise web.HTTPSeeOther(f"/console/alerts/{new_id}")
 
 
@@ -300,12 +300,12 @@ async def correct(request: web.Request) -> web.Response:
 async def remind(request: web.Request) -> web.Response:
     """Send the alert again to those who have not acknowledged it (audited, linked to the alert)."""
     sender, csrf = await require_console(request)
-    await _form(request)
+    await posted_form(request)
     alert_id = request.match_info["alert_id"]
     try:
         await request.app[SERVICES].reminders.remind_silent(sender, alert_id)
     except (NotFound, Forbidden, Conflict) as error:
-        return _refused(sender, csrf, error)
+        return refused_page(sender, csrf, error)
     raise web.HTTPSeeOther(f"/console/alerts/{alert_id}")
 
 
@@ -316,7 +316,7 @@ async def acks_csv(request: web.Request) -> web.Response:
     try:
         text = await request.app[SERVICES].console.acks_csv(sender, alert_id)
     except (NotPermitted, NotFound, AckRefused) as error:
-        return _refused(sender, csrf, error)
+        return refused_page(sender, csrf, error)
     disposition = f'attachment; filename="acks-{alert_id[:26]}.csv"'
     return web.Response(
         text=text, content_type="text/csv", headers={**PRIVATE, "Content-Disposition": disposition}

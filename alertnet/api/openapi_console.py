@@ -80,6 +80,22 @@ def console_paths() -> dict[str, Any]:
             },
         },
         "/console/sign-out": {"post": form("Sign out: the session ends at the server")},
+        "/console/people": {
+            "get": page(
+                "Every sender, and a form to add a console user (directors)", responses={"403": FORBIDDEN}
+            ),
+            "post": form(
+                "Add a console user (name, role, password, email); shows the API token once",
+                responses={"200": HTML, "422": {**HTML, "description": "a bad name, role or password"}},
+            ),
+        },
+        "/console/people/{name}/unlock": {
+            "post": form(
+                "Clear a sender's failed sign-ins",
+                params=[{"name": "name", "in": "path", "required": True, "schema": {"type": "string"}}],
+                responses={"404": HTML},
+            )
+        },
         "/console/alerts/new": {
             "get": page("Choose the new alert's status first", responses={"403": FORBIDDEN})
         },

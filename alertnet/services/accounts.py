@@ -11,8 +11,9 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
 from alertnet.domain.accounts import password_problem, wait_seconds
-from alertnet.domain.senders import Sender
-from alertnet.services.errors import BadRequest, NotFound
+from alertnet.domain.senders import Sender, SenderRole, validate_sender_name
+from alertnet.services.errors import BadRequest, NotFound, NotPermitted
+from alertnet.services.senders import SenderService
 from alertnet.settings import ConsoleSettings
 from alertnet.store.accounts import AccountStore
 from alertnet.store.audit import AuditLog
@@ -35,6 +36,7 @@ class AccountService:
         self.accounts = accounts
         self.senders = senders
         self.audit = audit
+        self.sender_service = SenderService(senders, audit)
         self.hasher = PasswordHasher()
         # Verified when the name is unknown, so a wrong name costs as long as a wrong password.
         self._decoy = self.hasher.hash("not a password of anyone's")
@@ -96,6 +98,38 @@ class AccountService:
             raise NotFound(f"name: no sender '{name}'")
         await self.accounts.clear(f"account:{name}")
         await self.audit.record(actor=actor, action="sender_unlock", outcome="accepted", sender=name)
+
+    async def people(self, actor: Sender) -> list[Sender]:
+        """Every sender, for a director's console page. Raises NotPermitted (audited) for other roles."""
+        await self._require_director(actor, "senders_read")
+        return await self.senders.all()
+
+    async def _require_director(self, actor: Sender, action: str) -> None:
+        if actor.role is not SenderRole.DIRECTOR:
+            await self.audit.record(actor=actor.name, action=action, outcome="forbidden")
+            raise NotPermitted(f"sender role '{actor.role.value}' may not manage senders; director may")
+
+    async def create(self, actor: Sender, name: str, role: str, password: str, email: str = "") -> str:
+        """A director creates a console user (a sender with a password); returns the new API token, shown
+        once. Raises NotPermitted or BadRequest (a bad name, role, email or password creates nothing)."""
+        await self._require_director(actor, "sender_add")
+        try:
+            chosen = SenderRole(role)
+        except ValueError:
+            raise BadRequest(f"role: must be one of {', '.join(r.value for r in SenderRole)}") from None
+        problem = password_problem(password) or validate_sender_name(name)
+        if problem:
+            raise BadRequest(f"{'password' if password_problem(password) else 'name'}: {problem}")
+        if await self.senders.get(name) is not None:
+            raise BadRequest(f"name: a sender '{name}' exists already (the CLI replaces one)")
+        created = await self.sender_service.add(name, chosen, actor=actor.name, email=email)
+        await self.set_password(name, password, actor=actor.name)
+        return created.token
+
+    async def unlock_as(self, actor: Sender, name: str) -> None:
+        """`unlock` from the console: directors only."""
+        await self._require_director(actor, "sender_unlock")
+        await self.unlock(name, actor=actor.name)
 
     async def signed_in(self, name: str) -> Sender | None:
         """The session's sender while it is still active (a revoked sender's sessions end at once)."""
