@@ -167,6 +167,11 @@ def test_an_exercise_and_an_actual_alert_composed_reviewed_and_sent_once(
     got = hub.sim_messages("sms", since=since)
     assert sorted(m["to"] for m in got) == sorted(reached)
     assert all(m["body"].startswith("EXERCISE") for m in got)
+    report = browser.get(sent.url + "/report?format=csv", timeout=30)
+    assert report.status_code == 200 and report.headers["Content-Type"].startswith("text/csv")
+    row = next(line for line in report.text.splitlines() if line.startswith(f"{district},sms,"))
+    assert row.split(",")[2] == str(len(reached))  # sent to every mobile in the district
+    assert "timeline,100% delivered," in report.text
 
     since = time.time()
     live = compose(hub, browser, csrf, "Actual", district)

@@ -16,7 +16,7 @@ from aiohttp_sse import sse_response
 
 from alertnet.api.console_session import SIGN_IN, check_csrf, csrf_token, require_console, start_session
 from alertnet.api.keys import SERVICES
-from alertnet.content.console import console_page
+from alertnet.content.console import after_action_csv, console_page, look
 from alertnet.domain.alert_request import AlertValidationError
 from alertnet.domain.alerts import Certainty, Severity, Urgency
 from alertnet.domain.console import DRAFT_ID, form_fields, with_template
@@ -307,6 +307,22 @@ async def remind(request: web.Request) -> web.Response:
     except (NotFound, Forbidden, Conflict) as error:
         return refused_page(sender, csrf, error)
     raise web.HTTPSeeOther(f"/console/alerts/{alert_id}")
+
+
+@routes.get("/console/alerts/{alert_id}/report")
+async def report(request: web.Request) -> web.Response:
+    """The after-action report: a printable page, or CSV with ?format=csv."""
+    sender, csrf = await require_console(request)
+    alert_id = request.match_info["alert_id"]
+    try:
+        found = await request.app[SERVICES].console.report(sender, alert_id)
+    except (NotPermitted, NotFound) as error:
+        return refused_page(sender, csrf, error)
+    if request.query.get("format") == "csv":
+        disposition = f'attachment; filename="after-action-{alert_id[:26]}.csv"'
+        headers = {**PRIVATE, "Content-Disposition": disposition}
+        return web.Response(text=after_action_csv(found), content_type="text/csv", headers=headers)
+    return html_page(console_page("report", sender=sender, csrf=csrf, report=found, look=look))
 
 
 @routes.get("/console/alerts/{alert_id}/acks.csv")

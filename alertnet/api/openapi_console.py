@@ -147,6 +147,13 @@ def console_paths() -> dict[str, Any]:
                 },
             }
         },
+        "/console/alerts/{alert_id}/report": {
+            "get": page(
+                "The after-action report (printable; ?format=csv for CSV)",
+                params=alert,
+                responses={"404": HTML},
+            )
+        },
         "/console/alerts/{alert_id}/acks.csv": {
             "get": page("The acknowledgements as CSV", params=alert, responses={"404": HTML})
         },

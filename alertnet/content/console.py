@@ -4,10 +4,14 @@ Exercise and Test never look like Actual (colour, banner, wording)."""
 
 from __future__ import annotations
 
+import csv
+import io
 from collections.abc import Mapping
 from typing import Any
 
+from alertnet.content.reports import csv_cell
 from alertnet.content.templates import environment
+from alertnet.domain.after_action import AfterAction
 
 LOOKS: dict[str, dict[str, str]] = {
     "Actual": {
@@ -47,3 +51,35 @@ def console_page(template: str, *, sender: Any = None, csrf: str = "", **context
 
 def status_look(record: Mapping[str, Any]) -> dict[str, str]:
     return look(str(record.get("alert", {}).get("status", "Actual")))
+
+
+ROW_COLUMNS = ("district", "channel", "sent", "delivered", "failed", "acknowledged", "median_ack_seconds")
+
+
+def after_action_csv(report: AfterAction) -> str:
+    """The after-action report as CSV: the timeline, then one row per district and channel, then the
+    failures by reason and the corrections (every text cell formula-safe)."""
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(["section", "item", "value"])
+    for label, value in report.timeline:
+        writer.writerow(["timeline", label, csv_cell(value)])
+    writer.writerow([])
+    writer.writerow(
+        ["district", "channel", "sent", "delivered", "failed", "acknowledged", "median_ack_seconds"]
+    )
+    for row in report.rows:
+        median = row.median_ack_seconds
+        writer.writerow(
+            [csv_cell(row.district), row.channel, row.sent, row.delivered, row.failed, row.acknowledged,
+             "" if median is None else f"{median:.1f}"]
+        )  # fmt: skip
+    writer.writerow([])
+    writer.writerow(["failure", "count"])
+    for reason, n in report.failures:
+        writer.writerow([csv_cell(reason), n])
+    writer.writerow([])
+    writer.writerow(["correction", "msgType", "event", "sent"])
+    for alert in report.corrections:
+        writer.writerow([alert["identifier"], alert["msgType"], csv_cell(str(alert["event"])), alert["sent"]])
+    return out.getvalue()

@@ -11,9 +11,10 @@ from typing import Any
 
 from alertnet.content.alerts import email_bodies, email_subject, sms_text, voice_script
 from alertnet.content.reports import report_csv
+from alertnet.domain.after_action import AfterAction, after_action
 from alertnet.domain.alert_request import AlertValidationError, FieldParser, parse_alert_request
 from alertnet.domain.alert_templates import AlertTemplate
-from alertnet.domain.alerts import Status, new_alert
+from alertnet.domain.alerts import Status, new_alert, parse_datetime
 from alertnet.domain.audience import resolve_audience, unknown_selectors
 from alertnet.domain.console import (
     Coverage,
@@ -41,6 +42,7 @@ from alertnet.store.digest import SubscriptionStore
 from alertnet.store.registry import OfficialStore
 
 WATCHERS = frozenset({SenderRole.DIRECTOR, SenderRole.VIEWER})
+CORRECTIONS_LOOKED_AT = 200  # the newest alerts searched for updates and cancellations of this one
 NOT_YET_SHOWN = 100  # the live view lists this many who have not acknowledged (the CSV has everyone)
 PREVIEW_CODE = "XXX-XXX"  # as long as a real verification code, so the segment count is exact
 
@@ -236,6 +238,24 @@ class ConsoleService:
             "not_yet_shown": min(len(report.pending), NOT_YET_SHOWN),
             "closed": await self.alerts.alerts.closed_reason(alert_id),
         }
+
+    async def report(self, sender: Sender, alert_id: str) -> AfterAction:
+        """The alert's after-action report (directors and viewers). Raises NotPermitted or NotFound."""
+        await self._require_watch(sender)
+        record, _ = await self.alerts.alert_status(alert_id)
+        sent_at = parse_datetime(record["alert"]["sent"]).timestamp()
+        corrections = []
+        for other, _progress in await self.alerts.recent_alerts(CORRECTIONS_LOOKED_AT):
+            if alert_id in other["alert"].get("references", []):
+                corrections.append(other["alert"])
+        return after_action(
+            record,
+            sent_at,
+            await self.alerts.alerts.all_deliveries(alert_id),
+            await self.acks.acks.acks(alert_id),
+            (await self.officials.snapshot()).by_id,
+            corrections,
+        )
 
     async def live(self, alert_id: str) -> dict[str, Any]:
         """The figures a live view refreshes every second: a few O(1) reads, whatever the alert's size."""

@@ -74,6 +74,15 @@ class AlertStore:
         raw = await self.redis.get(k.ESCALATION_PLAN + alert_id)
         return None if raw is None else dict(json.loads(raw))
 
+    async def all_deliveries(self, alert_id: str) -> dict[str, dict[str, Delivery]]:
+        """Every delivery of a message, by slot ("sms", "voice@2", ...) then official id (for reports)."""
+        slots = [key.decode() for key in await self.redis.hkeys(k.TOTALS_KEY + alert_id)]
+        out: dict[str, dict[str, Delivery]] = {}
+        for slot in slots:
+            raw = await self.redis.hgetall(k.DELIVERY_KEY + f"{alert_id}:{slot}")
+            out[slot] = {key.decode(): Delivery.from_json(value) for key, value in raw.items()}
+        return out
+
     async def claim_once(self, key: str, seconds: float) -> bool:
         """True for the first caller within `seconds` (a double click does a thing once)."""
         return bool(await self.redis.set(key, "1", nx=True, ex=max(1, int(seconds))))
