@@ -18,9 +18,9 @@ from alertnet.domain.receipts import Receipt
 
 class Outcome(StrEnum):
     SENT = "sent"  # the provider accepted it and gave an id
-    RETRY = "retry"  # certainly not accepted (429, 5xx, refused connection): safe to send again
+    RETRY = "retry"  # certainly not accepted (429, refused connection): safe to send again
     PERMANENT = "permanent"  # the provider refused it for good (bad number, bad address)
-    AMBIGUOUS = "ambiguous"  # may or may not have been accepted (timeout): wait for a callback first
+    AMBIGUOUS = "ambiguous"  # may or may not have been accepted (timeout, 5xx): look it up before resending
 
 
 @dataclass(frozen=True)
@@ -31,12 +31,23 @@ class SendResult:
     reason: str = ""
 
 
+class Match(StrEnum):
+    """How far a message the provider holds is known to be one delivery's copy."""
+
+    OURS = "ours"  # the provider's own record names this delivery (a webhook URL carrying its id)
+    OTHER = "other"  # the provider's own record names another delivery
+    CONTENT = "content"  # this delivery's content to its address: its copy, unless another delivery's
+    ADDRESS = "address"  # only the address matches: it may be any delivery's to that address
+
+
 @dataclass(frozen=True)
 class ProviderRecord:
-    """What the provider itself holds about one message: its id and, if it has news, its status."""
+    """What the provider itself holds about one message: its id, if it has news its status, and how far
+    it is known to be the delivery asked about."""
 
     provider_id: str
     receipt: Receipt | None = None
+    match: Match = Match.CONTENT
 
 
 @dataclass(frozen=True)
@@ -83,11 +94,13 @@ class ChannelAdapter(Protocol):
 
     async def find_accepted(
         self, outgoing: Outgoing, envelope: Envelope, since: float
-    ) -> ProviderRecord | None:
-        """This message's copy to `envelope` that the provider accepted at or after `since` (unix seconds),
-        or None if it has none. Asked before sending again after an attempt whose outcome was never known
-        (a timeout, a worker or Redis that died): the provider, not our record, says whether it went out.
-        Raises on a provider error: then nobody knows, and nothing is sent yet."""
+    ) -> list[ProviderRecord]:
+        """Every message to `envelope`'s address that the provider accepted at or after `since` (unix
+        seconds) and that may be this delivery's copy, newest first, each with how far it is known to be
+        (`Match`); empty if none. Asked before sending again after an attempt whose outcome was never known
+        (a timeout, a 5xx, a worker or Redis that died): the provider, not our record, says whether it went
+        out; the caller leaves out what the hub already knows to be another delivery's. Raises on a
+        provider error: then nobody knows, and nothing is sent yet."""
         ...
 
     async def status(self, provider_id: str) -> Receipt | None:

@@ -90,10 +90,10 @@ class SendGridEmail:
 
     async def find_accepted(
         self, outgoing: Outgoing, envelope: Envelope, since: float
-    ) -> ProviderRecord | None:
+    ) -> list[ProviderRecord]:
         """v3 Mail Send has no look-up of what it accepted (that is the paid Email Activity API): an email
         whose request timed out is sent again, the one duplicate the hub allows itself."""
-        return None
+        return []
 
     async def status(self, provider_id: str) -> Receipt | None:
         """None: SendGrid retries its Event Webhook for days, so a lost event comes again by itself."""

@@ -3,21 +3,46 @@
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import AsyncGenerator, Awaitable, Callable
 from typing import Any
 
 import aiohttp
 from twilio.base.exceptions import TwilioRestException
 from twilio.http.async_http_client import AsyncTwilioHttpClient
+from twilio.http.response import Response
 from twilio.rest import Client
 
 from alertnet.channels.base import Envelope, Outcome, Outgoing, SenderPool, SendResult
 from alertnet.settings import Settings
 
+# A request with no answer by then is an unknown outcome (looked up before anything is sent again).
+REQUEST_TIMEOUT_SECONDS = 10.0
+
+
+class TimedHttpClient(AsyncTwilioHttpClient):  # type: ignore[misc]  # the SDK is untyped
+    """The SDK's aiohttp client with its timeout applied. The SDK keeps the constructor's `timeout` but
+    hands aiohttp only the per-request one, and aiohttp reads None as no timeout at all: a request Twilio
+    never answers would hold its delivery, and its batch, for ever."""
+
+    async def request(
+        self,
+        method: str,
+        url: str,
+        params: dict[str, object] | None = None,
+        data: dict[str, object] | None = None,
+        headers: dict[str, str] | None = None,
+        auth: tuple[str, str] | None = None,
+        timeout: float | None = None,
+        allow_redirects: bool = False,
+    ) -> Response:
+        timeout = self.timeout if timeout is None else timeout
+        return await super().request(method, url, params, data, headers, auth, timeout, allow_redirects)
+
 
 def make_async_client(settings: Settings) -> Client:
     """A twilio Client using the SDK's aiohttp-based client; call inside the event loop that will use it."""
-    http = AsyncTwilioHttpClient(timeout=10)
+    http = TimedHttpClient(timeout=REQUEST_TIMEOUT_SECONDS)
     client = Client(settings.twilio_account_sid, settings.twilio_auth_token, http_client=http)
     if settings.twilio_simulated:
         client.api.base_url = settings.sim.base_url
@@ -33,9 +58,13 @@ async def classify_twilio_call(official_id: str, call: object) -> SendResult:
     try:
         resource = await call  # type: ignore[misc]
     except TwilioRestException as error:
-        reason = f"twilio {error.status} code {error.code}: {error.msg}"
-        if error.status == 429 or error.status >= 500:
+        reason = f"twilio {error.status} code {error.code}: {without_numbers(str(error.msg))}"
+        if error.status == 429:  # 20429: the request was not processed; safe to send again
             return SendResult(official_id, Outcome.RETRY, reason=reason)
+        if error.status >= 500:
+            # A 5xx does not say the message was not created (Twilio may have taken it and failed only
+            # to answer): like a timeout, it is looked up before anything is sent again.
+            return SendResult(official_id, Outcome.AMBIGUOUS, reason=reason)
         return SendResult(official_id, Outcome.PERMANENT, reason=reason)
     except (aiohttp.ClientConnectorError, ConnectionRefusedError) as error:
         return SendResult(
@@ -46,18 +75,30 @@ async def classify_twilio_call(official_id: str, call: object) -> SendResult:
     return SendResult(official_id, Outcome.SENT, provider_id=str(resource.sid))
 
 
+PHONE_NUMBER = re.compile(r"\+?\d{7,15}")
+
+
+def without_numbers(text: str) -> str:
+    """Provider text with every phone number cut to its last 4 digits: Twilio's messages quote the
+    number ("'To' number +1573... is not a valid mobile number"), and reasons are logged and kept."""
+    return PHONE_NUMBER.sub(lambda m: "..." + m.group()[-4:], text)
+
+
 # Twilio's clock and ours may disagree a little; a message created this long before the claim still counts.
 CLOCK_SKEW_SECONDS = 5.0
 LOOKUP_LIMIT = 20
 
 
-def accepted_since(resources: list[Any], since: float, matches: Callable[[Any], bool]) -> Any | None:
-    """The newest listed resource (message or call) created at or after `since` that `matches`."""
-    for resource in resources:
-        created = resource.date_created
-        if created is not None and created.timestamp() >= since - CLOCK_SKEW_SECONDS and matches(resource):
-            return resource
-    return None
+def accepted_since(resources: list[Any], since: float, matches: Callable[[Any], bool]) -> list[Any]:
+    """The listed resources (messages or calls) created at or after `since` that `matches`, in the
+    provider's order (newest first)."""
+    return [
+        resource
+        for resource in resources
+        if (created := resource.date_created) is not None
+        and created.timestamp() >= since - CLOCK_SKEW_SECONDS
+        and matches(resource)
+    ]
 
 
 async def paced_sends(

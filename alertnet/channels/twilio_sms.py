@@ -8,7 +8,7 @@ from typing import Any
 
 from twilio.rest import Client
 
-from alertnet.channels.base import Envelope, Outgoing, ProviderRecord, SenderPool, SendResult
+from alertnet.channels.base import Envelope, Match, Outgoing, ProviderRecord, SenderPool, SendResult
 from alertnet.channels.twilio_common import LOOKUP_LIMIT, accepted_since, close_async_client, paced_sends
 from alertnet.channels.twilio_webhooks import sms_receipt
 from alertnet.domain.links import Links
@@ -49,12 +49,17 @@ class TwilioSms:
 
     async def find_accepted(
         self, outgoing: Outgoing, envelope: Envelope, since: float
-    ) -> ProviderRecord | None:
-        # Each recipient's SMS of a message has one body (theirs, with their own link), newest first.
+    ) -> list[ProviderRecord]:
+        # Each recipient's SMS of a message has one body (theirs, with their own link), newest first. A
+        # Message resource names neither its status callback nor anything else of the delivery, so the
+        # body is the best match there is: another delivery with the same body to the same number (a
+        # shared mobile, an escalation's SMS) is told apart by the caller, from the ids the hub recorded.
         body = personal_body(_body(outgoing), envelope)
         listed = await self.client.messages.list_async(to=envelope.address, limit=LOOKUP_LIMIT)
-        found = accepted_since(listed, since, lambda m: m.body == body)
-        return None if found is None else ProviderRecord(str(found.sid), _receipt(found))
+        return [
+            ProviderRecord(str(found.sid), _receipt(found), Match.CONTENT)
+            for found in accepted_since(listed, since, lambda m: m.body == body)
+        ]
 
     async def status(self, provider_id: str) -> Receipt | None:
         return _receipt(await self.client.messages(provider_id).fetch_async())

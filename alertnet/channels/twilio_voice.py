@@ -9,11 +9,14 @@ from __future__ import annotations
 
 from collections.abc import AsyncGenerator, Awaitable
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
+import aiohttp
+from twilio.base.exceptions import TwilioRestException
 from twilio.rest import Client
 from twilio.twiml.voice_response import VoiceResponse
 
-from alertnet.channels.base import Envelope, Outgoing, ProviderRecord, SenderPool, SendResult
+from alertnet.channels.base import Envelope, Match, Outgoing, ProviderRecord, SenderPool, SendResult
 from alertnet.channels.twilio_common import LOOKUP_LIMIT, accepted_since, close_async_client, paced_sends
 from alertnet.channels.twilio_webhooks import call_receipt
 from alertnet.domain.links import Links
@@ -24,6 +27,7 @@ from alertnet.domain.receipts import Receipt
 # would be one more webhook request per official on a statewide call-out.
 CALL_EVENTS = ["completed"]
 INLINE_TWIML_LIMIT = 4000
+EVENTS_LIMIT = 50
 
 
 def voice_twiml(script: VoiceScript, *, gather_action: str | None) -> str:
@@ -87,15 +91,45 @@ class TwilioVoice:
 
     async def find_accepted(
         self, outgoing: Outgoing, envelope: Envelope, since: float
-    ) -> ProviderRecord | None:
-        # A call resource names neither its TwiML nor its callback: any call from the hub to this number
-        # since the attempt was claimed is taken as that attempt.
+    ) -> list[ProviderRecord]:
+        """The calls from the hub's numbers to this number since `since`, each with whose it is.
+
+        Twilio's Call resource names neither the call's TwiML nor its StatusCallback, so the number and
+        the time alone would take another delivery's call to the same number (an escalation's call, an
+        office line two officials share) for the lost one. What does name the delivery is what Twilio
+        asked the hub for the call: every webhook URL the hub gives a call carries its delivery id, and
+        Twilio lists those requests under the call (its Events subresource, minutes after the call
+        ended). A call whose requests name this delivery is OURS, another delivery's is OTHER; one with
+        none listed yet (ringing, just ended, or a provider that cannot say) is only ADDRESS. The caller
+        also leaves out every call whose sid the hub itself recorded as another delivery's (the answer to
+        its create, or a status callback, whose URL carries the delivery id), and when an ADDRESS call is
+        left it asks again later rather than take it or call a second time.
+        """
+        found: list[ProviderRecord] = []
         for sender in self.pool.senders:
             listed = await self.client.calls.list_async(to=envelope.address, from_=sender, limit=LOOKUP_LIMIT)
-            found = accepted_since(listed, since, lambda _call: True)
-            if found is not None:
-                return ProviderRecord(str(found.sid), _receipt(found))
-        return None
+            for call in accepted_since(listed, since, lambda _call: True):
+                whose = await self._whose(str(call.sid), envelope.delivery_id)
+                found.append(ProviderRecord(str(call.sid), _receipt(call), whose))
+        return found
+
+    async def _whose(self, call_sid: str, delivery_id: str) -> Match:
+        """Whose call this is, by the delivery ids in the URLs Twilio requested for it."""
+        try:
+            events = await self.client.calls(call_sid).events.list_async(limit=EVENTS_LIMIT)
+        except (TwilioRestException, TimeoutError, aiohttp.ClientError):
+            return Match.ADDRESS  # cannot say: unknown, never "not ours"
+        named = {self._delivery_in(event.request) for event in events} - {""}
+        if delivery_id in named:
+            return Match.OURS
+        return Match.OTHER if named else Match.ADDRESS
+
+    def _delivery_in(self, request: object) -> str:
+        """The delivery id in a hub URL Twilio requested ("" for none, or another site's URL)."""
+        url = request.get("url") if isinstance(request, dict) else None
+        if not isinstance(url, str) or not url.startswith(self.links.base_url + "/"):
+            return ""
+        return parse_qs(urlsplit(url).query).get("d", [""])[0]
 
     async def status(self, provider_id: str) -> Receipt | None:
         return _receipt(await self.client.calls(provider_id).fetch_async())

@@ -16,9 +16,12 @@ from alertnet.channels.twilio_voice import TwilioVoice
 from alertnet.content import templates
 from alertnet.domain.links import Links
 from alertnet.domain.messages import Channel
+from alertnet.pipeline.enqueue import Dispatcher
 from alertnet.pipeline.messages import MessageLoader
 from alertnet.pipeline.pacing import Pacer
+from alertnet.pipeline.receipts import ReceiptApplier
 from alertnet.settings import Settings
+from alertnet.store.acks import AckStore
 from alertnet.store.alerts import AlertStore
 from alertnet.store.audit import AuditLog
 from alertnet.store.files import load_or_create_secret
@@ -69,11 +72,15 @@ class WorkerContext:
     links: Links
     ack_secret: bytes = b""
     audit: AuditLog | None = None  # where refusals are recorded (a cyber bulletin's marking)
+    # Receipts a look-up finds, applied as a status callback's are (an undelivered alert SMS: a call).
+    receipts: ReceiptApplier | None = None
 
     async def close(self) -> None:
         for adapter in self.channels.values():
             await adapter.close()
         await self.redis.aclose()
+        if self.receipts is not None:
+            self.receipts.dispatcher.redis.close()
 
 
 async def build_worker_context(settings: Settings) -> WorkerContext:
@@ -82,14 +89,25 @@ async def build_worker_context(settings: Settings) -> WorkerContext:
     conn = async_redis(settings)
     links = Links(settings.api.base_url)
     alerts = AlertStore(conn)
+    officials = OfficialStore(conn)
+    messages = MessageLoader(MessageStore(conn), alerts, links)
+    receipts = ReceiptApplier(
+        settings,
+        alerts=alerts,
+        acks=AckStore(conn),
+        officials=officials,
+        messages=messages,
+        dispatcher=Dispatcher(sync_redis(settings)),
+    )
     return WorkerContext(
         settings=settings,
         redis=conn,
         alerts=alerts,
-        officials=OfficialStore(conn),
-        messages=MessageLoader(MessageStore(conn), alerts, links),
+        officials=officials,
+        messages=messages,
         channels=build_channels(settings, conn),
         links=links,
         ack_secret=load_or_create_secret(settings.ack_secret_path),
         audit=AuditLog(conn),
+        receipts=receipts,
     )

@@ -12,14 +12,17 @@ from collections import defaultdict
 from collections.abc import Mapping
 
 import structlog
+from redis.asyncio import Redis
 
-from alertnet.domain.deliveries import DeliveryState, split_delivery_id
+from alertnet.channels.base import Match, ProviderRecord
+from alertnet.domain.deliveries import DeliveryState, delivery_id, split_delivery_id
 from alertnet.domain.messages import Channel
 from alertnet.domain.receipts import Receipt
 from alertnet.pipeline.batches import QUEUE_FOR_PRIORITY, batch_sizes, plan_batches
 from alertnet.pipeline.enqueue import Dispatcher
 from alertnet.pipeline.messages import MessageLoader
 from alertnet.settings import Settings
+from alertnet.store import keys as k
 from alertnet.store.acks import AckStore
 from alertnet.store.alerts import AlertStore, StateMove
 from alertnet.store.registry import OfficialStore
@@ -28,6 +31,29 @@ log = structlog.get_logger("alertnet.receipts")
 
 # Calls placed at once because an alert SMS failed (delivery outcomes feed escalation).
 FAILOVER_SLOT = "voice@f"
+# Channels whose messages are looked up at the provider by address (Twilio's SMS and calls): the ids the
+# hub has attributed to deliveries are kept, so a look-up never takes another delivery's copy for one
+# whose outcome was lost.
+LOOKED_UP = frozenset({Channel.SMS.value, Channel.VOICE.value})
+PROVIDER_ID_DAYS = 2
+
+
+async def record_provider_ids(redis: Redis, owners: Mapping[str, str]) -> None:
+    """Remember whose each provider id is (provider id -> delivery id), for `PROVIDER_ID_DAYS`."""
+    if not owners:
+        return
+    async with redis.pipeline(transaction=False) as pipe:
+        for provider_id, did in owners.items():
+            pipe.set(k.PROVIDER_INDEX + provider_id, did, ex=PROVIDER_ID_DAYS * 86400)
+        await pipe.execute()
+
+
+async def provider_id_owners(redis: Redis, provider_ids: list[str]) -> dict[str, str]:
+    """The delivery each provider id was attributed to, for those the hub knows."""
+    if not provider_ids:
+        return {}
+    raws = await redis.mget([k.PROVIDER_INDEX + p for p in provider_ids])
+    return {p: raw.decode() for p, raw in zip(provider_ids, raws, strict=True) if raw is not None}
 
 
 class ReceiptApplier:
@@ -63,6 +89,15 @@ class ReceiptApplier:
         for (message_id, channel), moves in grouped.items():
             applied = await self.alerts.move(message_id, channel, moves)
             moved += sum(applied)
+            if channel.split("@")[0] in LOOKED_UP:
+                await record_provider_ids(
+                    self.alerts.redis,
+                    {
+                        m.provider_id: delivery_id(message_id, channel, m.official_id)
+                        for m, ok in zip(moves, applied, strict=True)
+                        if ok and m.provider_id
+                    },
+                )
             failed = [
                 m.official_id
                 for m, ok in zip(moves, applied, strict=True)
@@ -96,3 +131,23 @@ class ReceiptApplier:
         batches = plan_batches(alert_id, slots, batch_sizes(self.settings), queue, tag=tag)
         await asyncio.to_thread(self.dispatcher.store_wave_and_enqueue, alert_id, "", slots, batches)
         log.info("sms_failed_over_to_voice", alert_id=alert_id, officials=len(callable_ids))
+
+
+def whose_copy(
+    found: list[ProviderRecord], owners: Mapping[str, str], delivery: str
+) -> tuple[ProviderRecord | None, int]:
+    """This delivery's copy among what the provider holds (newest first), and how many records could be
+    it or another delivery's, when none is known to be.
+
+    A record is this delivery's when the provider names it (OURS) or the hub attributed its id to it; a
+    record named or attributed to another delivery is left out. Of the rest, a content match (the same
+    SMS body to the same number) is taken, as before; a record that matches only the address (a call)
+    cannot be told apart, and is never taken: the caller asks again later, and calls nobody meanwhile.
+    """
+    for record in found:
+        if record.match is Match.OURS or owners.get(record.provider_id) == delivery:
+            return record, 0
+    free = [r for r in found if r.match is not Match.OTHER and r.provider_id not in owners]
+    if free and all(r.match is Match.CONTENT for r in free):
+        return free[0], 0
+    return None, len(free)

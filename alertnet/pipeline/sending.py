@@ -4,7 +4,8 @@ A batch claims its deliveries (QUEUED/RETRYING -> SENDING) in one atomic step, s
 adapter with bounded concurrency, and records each outcome. A delivery that has a provider id is never
 claimed again, so a retried job or a second worker cannot send it twice. Transient failures are retried
 here with backoff; a send whose outcome is unknown (timeout, dead worker) waits `stale_claim_seconds` for
-the provider's status callback before it is sent again.
+the provider's status callback before it is sent again: the provider is asked first, and only what it
+never accepted is sent (a 5xx from Twilio is such an unknown outcome too: it may have been accepted).
 """
 
 from __future__ import annotations
@@ -23,12 +24,20 @@ from alertnet.channels.base import ChannelAdapter, Envelope, Outcome, Outgoing, 
 from alertnet.domain.acks import make_ack_token
 from alertnet.domain.bulletin_links import make_read_token
 from alertnet.domain.contacts import Official, address_for
-from alertnet.domain.deliveries import CLAIMABLE_STATES, DeliveryState, backoff_seconds, delivery_id
+from alertnet.domain.deliveries import (
+    CLAIMABLE_STATES,
+    DeliveryState,
+    backoff_seconds,
+    delivery_id,
+    split_delivery_id,
+)
 from alertnet.domain.escalation import is_covered
 from alertnet.domain.messages import ACK_LINK_TAG, READ_LINK_TAG, UNSUBSCRIBE_LINK_TAG, Channel, Message
+from alertnet.domain.receipts import Receipt
 from alertnet.domain.subscriptions import MailingList, make_list_token, unsubscribe_headers
 from alertnet.pipeline.batches import Batch
 from alertnet.pipeline.context import WorkerContext
+from alertnet.pipeline.receipts import LOOKED_UP, provider_id_owners, record_provider_ids, whose_copy
 from alertnet.store import keys as k
 from alertnet.store.alerts import StateMove
 
@@ -39,6 +48,9 @@ CLAIM_FROM = CLAIMABLE_STATES | SENDING
 RECORD_EVERY = 100
 LOOKUPS_IN_FLIGHT = 16
 HEARTBEAT_SECONDS = 3.0
+# An attempt the provider still cannot tell apart after this long is parked, not sent again: a call's own
+# record at Twilio names its delivery some minutes after it ended, so this is well past any of those.
+UNKNOWN_GIVE_UP_SECONDS = 3600.0
 
 
 async def process_batch(ctx: WorkerContext, batch_id: str) -> None:
@@ -192,7 +204,7 @@ async def _send_claimed(sender: _Sender, claimed: list[str], unknown: dict[str, 
             pending.append(SendResult(official_id, Outcome.PERMANENT, reason="no address on this channel"))
         else:
             reachable.append(envelope)
-    receipts: list[StateMove] = []
+    receipts: dict[str, tuple[Receipt, str]] = {}
     if unknown:
         to_check = [e for e in reachable if e.official_id in unknown]
         settled, receipts = await _already_accepted(sender, to_check, unknown)
@@ -207,8 +219,18 @@ async def _send_claimed(sender: _Sender, claimed: list[str], unknown: dict[str, 
                 await _record(ctx, message_id, slot, pending, attempts, sender.bound)
                 pending = []
     await _record(ctx, message_id, slot, pending, attempts, sender.bound)
-    if receipts:
-        await ctx.alerts.move(message_id, slot, receipts)
+    if receipts and ctx.receipts is not None:
+        # As a status callback's: an alert SMS found undelivered places its call at once.
+        await ctx.receipts.apply(receipts)
+    elif receipts:
+        await ctx.alerts.move(
+            message_id,
+            slot,
+            [
+                StateMove(split_delivery_id(did)[2], r.to, r.allowed_from, pid, r.reason)
+                for did, (r, pid) in receipts.items()
+            ],
+        )
 
 
 async def _refused_by_marking(
@@ -249,14 +271,15 @@ async def _refused_by_marking(
 
 async def _already_accepted(
     sender: _Sender, envelopes: list[Envelope], claimed_at: dict[str, float]
-) -> tuple[dict[str, SendResult], list[StateMove]]:
+) -> tuple[dict[str, SendResult], dict[str, tuple[Receipt, str]]]:
     """Results for the officials whose earlier attempt the provider did accept (SENT with its id), or
-    could not be asked about (AMBIGUOUS: still unknown, asked again later, since sending blind could
-    double it); and the provider's final statuses of the accepted ones, whose callbacks may have been
+    could not be told (AMBIGUOUS: still unknown, asked again later, since sending blind could double it);
+    and the provider's final statuses of the accepted ones by delivery id, whose callbacks may have been
     lost with whatever interrupted the attempt."""
     gate = asyncio.Semaphore(LOOKUPS_IN_FLIGHT)
+    redis = sender.ctx.redis
 
-    async def check(envelope: Envelope) -> tuple[SendResult, StateMove | None] | None:
+    async def check(envelope: Envelope) -> tuple[SendResult, Receipt | None] | None:
         official_id = envelope.official_id
         async with gate:
             try:
@@ -264,18 +287,30 @@ async def _already_accepted(
             except Exception as error:  # any provider or network failure: we still do not know
                 reason = f"could not check the earlier attempt: {error.__class__.__name__}"
                 return SendResult(official_id, Outcome.AMBIGUOUS, reason=reason), None
-        if found is None:
+        owners = await provider_id_owners(redis, [f.provider_id for f in found])
+        copy, unclear = whose_copy(found, owners, envelope.delivery_id)
+        if copy is None and unclear:
+            reason = f"outcome unknown: {unclear} provider record(s) to the address not yet told apart"
+            if time.time() - claimed_at[official_id] > UNKNOWN_GIVE_UP_SECONDS:
+                reason += "; not sent again, since it may have gone out"
+                return SendResult(official_id, Outcome.PERMANENT, reason=reason), None
+            return SendResult(official_id, Outcome.AMBIGUOUS, reason=reason), None
+        if copy is None:
             return None
-        receipt = found.receipt
-        later = None
-        if receipt is not None and receipt.to is not DeliveryState.SENT:
-            later = StateMove(
-                official_id, receipt.to, receipt.allowed_from, found.provider_id, receipt.reason
-            )
-        return SendResult(official_id, Outcome.SENT, provider_id=found.provider_id), later
+        receipt = copy.receipt
+        later = receipt if receipt is not None and receipt.to is not DeliveryState.SENT else None
+        return SendResult(official_id, Outcome.SENT, provider_id=copy.provider_id), later
 
-    checked = [c for c in await asyncio.gather(*(check(e) for e in envelopes)) if c is not None]
-    return {r.official_id: r for r, _ in checked}, [m for _, m in checked if m is not None]
+    results = await asyncio.gather(*(check(e) for e in envelopes))
+    settled: dict[str, SendResult] = {}
+    receipts: dict[str, tuple[Receipt, str]] = {}
+    for envelope, checked in zip(envelopes, results, strict=True):
+        if checked is not None:
+            result, receipt = checked
+            settled[envelope.official_id] = result
+            if receipt is not None:
+                receipts[envelope.delivery_id] = (receipt, result.provider_id)
+    return settled, receipts
 
 
 async def _record(
@@ -305,7 +340,16 @@ async def _record(
             bound.info(
                 "delivery_not_sent", official_id=r.official_id, outcome=r.outcome.value, reason=r.reason
             )
-    await ctx.alerts.move(message_id, slot, moves)
+    applied = await ctx.alerts.move(message_id, slot, moves)
+    if slot.split("@")[0] in LOOKED_UP:
+        await record_provider_ids(
+            ctx.redis,
+            {
+                m.provider_id: delivery_id(message_id, slot, m.official_id)
+                for m, ok in zip(moves, applied, strict=True)
+                if ok and m.provider_id
+            },
+        )
 
 
 async def _next_wake(ctx: WorkerContext, message_id: str, channel: str, ids: Iterable[str]) -> float | None:

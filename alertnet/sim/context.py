@@ -10,7 +10,7 @@ from aiohttp import web
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from alertnet.sim.callbacks import Dispatcher
-from alertnet.sim.faults import Faults
+from alertnet.sim.faults import HANG, Faults
 from alertnet.sim.settings import SimSettings
 from alertnet.sim.store import Store
 
@@ -38,7 +38,7 @@ class Sim:
         self.faults = Faults()
         self.dispatcher = Dispatcher(self.store, auth_token, event_key=event_key)
 
-    async def injected_fault(self) -> int:
+    async def injected_fault(self, request: web.Request | None = None) -> int:
         """Apply latency and return the status a send request should fail with (0: none).
 
         Callers check `self.faults.any_request_fault` first so the common case costs one attribute read.
@@ -46,7 +46,33 @@ class Sim:
         faults = self.faults
         if faults.latency_ms:
             await asyncio.sleep(faults.latency_ms / 1000)
-        return faults.request_fault()
+        status = faults.request_fault()
+        if status == HANG:
+            # Past the client's timeout: whatever is answered now reaches nobody, and nothing was done.
+            await self._hang(request)
+            return 504
+        return status
+
+    async def accepted_fault(self, request: web.Request | None = None) -> int:
+        """For a send request that was processed (it goes out): hold its answer past the client's
+        timeout, or return the error status to answer instead of success (0: answer normally)."""
+        status = self.faults.accepted_fault()
+        if status == HANG:
+            await self._hang(request)
+            return 0
+        return status
+
+    async def _hang(self, request: web.Request | None) -> None:
+        """Hold the request `hang_ms`, then count whether its client gave up meanwhile (`/sim/stats`)."""
+        await asyncio.sleep(self.faults.hang_ms / 1000)
+        if request is None:
+            return
+        gone = request.transport is None or request.transport.is_closing()
+        path = request.path
+        kind = "email"
+        if path.endswith(("/Messages.json", "/Calls.json")):
+            kind = "sms" if path.endswith("/Messages.json") else "voice"
+        self.store.hangs[f"{kind}:{'abandoned' if gone else 'waited'}"] += 1
 
 
 SIM = web.AppKey("sim", Sim)

@@ -1,4 +1,8 @@
-"""Fault injection for the simulators: error rates, latency and per-address outcomes.
+"""Fault injection for the simulators: error rates, latency, hangs and per-address outcomes.
+
+A send request can go wrong before the provider processed it (429, 500, 503, or a hang after which
+nothing was done) or after it (the message was accepted and goes out, but the answer is a 500 or comes
+too late for the client): a client cannot tell the two apart, which is the point.
 
 The settings are replaced as a whole by `POST /sim/faults`; per-request checks take a fast path when nothing
 is set, because the benchmark drives thousands of requests a second through them.
@@ -10,7 +14,9 @@ import random
 from dataclasses import dataclass, field
 from typing import Any
 
-RATE_KEYS = ("error_rate", "rate_429")
+RATE_KEYS = ("error_rate", "rate_429", "accepted_error_rate", "hang_rate", "accepted_hang_rate")
+# `request_fault` / `accepted_fault`: hold the answer `hang_ms`, past the client's timeout.
+HANG = -1
 NUMBER_KEYS = (
     "fail_numbers",
     "undelivered_numbers",
@@ -38,6 +44,11 @@ class Faults:
     rate_429: float = 0.0  # share of send requests answered with HTTP 429 (Twilio 20429)
     latency_ms: float = 0.0  # added before every send request is answered
     fail_next: int = 0  # the next n send requests get HTTP 503
+    accepted_error_rate: float = 0.0  # share of send requests processed (it goes out), answered HTTP 500
+    hang_rate: float = 0.0  # share of send requests held `hang_ms`, then dropped unprocessed (a 504)
+    accepted_hang_rate: float = 0.0  # share of send requests processed, their answer held `hang_ms`
+    hang_next: int = 0  # the next n send requests hang and are dropped unprocessed
+    hang_ms: float = 12_000.0  # how long a hang lasts: past the twilio SDK's 10 s timeout
     fail_numbers: frozenset[str] = frozenset()  # SMS: 400 code 21614; calls: CallStatus=failed
     undelivered_numbers: frozenset[str] = frozenset()  # SMS accepted, then "undelivered" with 30003
     no_answer_numbers: frozenset[str] = frozenset()  # calls end with CallStatus=no-answer
@@ -51,7 +62,15 @@ class Faults:
     any_request_fault: bool = field(default=False, repr=False)
 
     def __post_init__(self) -> None:
-        self.any_request_fault = bool(self.error_rate or self.rate_429 or self.latency_ms or self.fail_next)
+        self._update_any()
+
+    def _update_any(self) -> None:
+        self.any_request_fault = bool(
+            self.latency_ms
+            or self.fail_next
+            or self.hang_next
+            or any(getattr(self, key) for key in RATE_KEYS)
+        )
 
     def to_json(self) -> dict[str, Any]:
         """The settings as `GET /sim/faults` shows them (lists sorted)."""
@@ -60,24 +79,43 @@ class Faults:
             "rate_429": self.rate_429,
             "latency_ms": self.latency_ms,
             "fail_next": self.fail_next,
+            "accepted_error_rate": self.accepted_error_rate,
+            "hang_rate": self.hang_rate,
+            "accepted_hang_rate": self.accepted_hang_rate,
+            "hang_next": self.hang_next,
+            "hang_ms": self.hang_ms,
             **{key: sorted(getattr(self, key)) for key in (*NUMBER_KEYS, *EMAIL_KEYS)},
         }
 
     def request_fault(self) -> int:
-        """The HTTP status a send request should fail with (429, 500, 503), or 0 to process it.
+        """How a send request fails before it is processed: an HTTP status (429, 500, 503), HANG (held
+        `hang_ms`, then dropped), or 0 to process it.
 
-        `fail_next` is consumed here, so call once per send request.
+        `fail_next` and `hang_next` are consumed here, so call once per send request.
         """
         if self.fail_next > 0:
             self.fail_next -= 1
-            self.any_request_fault = bool(
-                self.error_rate or self.rate_429 or self.latency_ms or self.fail_next
-            )
+            self._update_any()
             return 503
-        if self.rate_429 and random.random() < self.rate_429:
-            return 429
-        if self.error_rate and random.random() < self.error_rate:
+        if self.hang_next > 0:
+            self.hang_next -= 1
+            self._update_any()
+            return HANG
+        roll = random.random()
+        for share, status in ((self.rate_429, 429), (self.error_rate, 500), (self.hang_rate, HANG)):
+            if roll < share:
+                return status
+            roll -= share
+        return 0
+
+    def accepted_fault(self) -> int:
+        """How the answer to a processed send request goes wrong: 500 (it went out all the same), HANG
+        (the answer comes `hang_ms` late), or 0 (none). Call once per processed send request."""
+        roll = random.random()
+        if roll < self.accepted_error_rate:
             return 500
+        if roll - self.accepted_error_rate < self.accepted_hang_rate:
+            return HANG
         return 0
 
     def call_outcome(self, to: str) -> str:
@@ -112,7 +150,7 @@ def parse_faults(body: object) -> Faults:
     """Build Faults from a `POST /sim/faults` JSON body; raises FaultsError naming the bad key."""
     if not isinstance(body, dict):
         raise FaultsError("body", "must be a JSON object")
-    known = {*RATE_KEYS, "latency_ms", "fail_next", *NUMBER_KEYS, *EMAIL_KEYS}
+    known = {*RATE_KEYS, "latency_ms", "hang_ms", "fail_next", "hang_next", *NUMBER_KEYS, *EMAIL_KEYS}
     unknown = sorted(set(body) - known)
     if unknown:
         raise FaultsError(unknown[0], f"unknown fault; known: {', '.join(sorted(known))}")
@@ -123,16 +161,23 @@ def parse_faults(body: object) -> Faults:
             if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= 1:
                 raise FaultsError(key, "must be a number from 0 to 1")
             kwargs[key] = float(value)
-    if "latency_ms" in body:
-        value = body["latency_ms"]
-        if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= 60_000:
-            raise FaultsError("latency_ms", "must be a number of milliseconds from 0 to 60000")
-        kwargs["latency_ms"] = float(value)
-    if "fail_next" in body:
-        value = body["fail_next"]
-        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-            raise FaultsError("fail_next", "must be a non-negative integer")
-        kwargs["fail_next"] = value
+    before = sum(float(kwargs.get(key, 0.0)) for key in ("error_rate", "rate_429", "hang_rate"))
+    if before > 1:
+        raise FaultsError("hang_rate", "error_rate + rate_429 + hang_rate must not exceed 1")
+    if kwargs.get("accepted_error_rate", 0.0) + kwargs.get("accepted_hang_rate", 0.0) > 1:
+        raise FaultsError("accepted_hang_rate", "accepted_error_rate + accepted_hang_rate must not exceed 1")
+    for key in ("latency_ms", "hang_ms"):
+        if key in body:
+            value = body[key]
+            if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= 60_000:
+                raise FaultsError(key, "must be a number of milliseconds from 0 to 60000")
+            kwargs[key] = float(value)
+    for key in ("fail_next", "hang_next"):
+        if key in body:
+            value = body[key]
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise FaultsError(key, "must be a non-negative integer")
+            kwargs[key] = value
     for key in (*NUMBER_KEYS, *EMAIL_KEYS):
         if key in body:
             values = body[key]

@@ -22,7 +22,12 @@ from alertnet.sim.context import Sim, json_response
 from alertnet.sim.sendgrid_validation import Error, Recipient, check_mail, mail_error
 
 EVENT_BATCH = 500
-FAULT_MESSAGES = {429: "too many requests", 500: "internal server error", 503: "service unavailable"}
+FAULT_MESSAGES = {
+    429: "too many requests",
+    500: "internal server error",
+    503: "service unavailable",
+    504: "gateway timeout",
+}
 
 Record = dict[str, Any]
 
@@ -106,7 +111,7 @@ class SendGridApi:
                 401, [mail_error("The provided authorization grant is invalid, expired, or revoked", None)]
             )
         if self.sim.faults.any_request_fault:
-            status = await self.sim.injected_fault()
+            status = await self.sim.injected_fault(request)
             if status:
                 return sendgrid_error(status, [mail_error(FAULT_MESSAGES[status], None)])
         try:
@@ -122,6 +127,10 @@ class SendGridApi:
             return web.Response(status=200)  # sandbox mode: validated, never sent
         message_id = secrets.token_urlsafe(16)
         self._accept(body, recipients, message_id, now)
+        if self.sim.faults.any_request_fault:
+            status = await self.sim.accepted_fault(request)
+            if status:  # accepted all the same: it goes out
+                return sendgrid_error(status, [mail_error(FAULT_MESSAGES[status], None)])
         return web.Response(status=202, headers={"X-Message-Id": message_id})
 
     def _accept(

@@ -57,6 +57,7 @@ class Store:
         self.kinds: dict[str, KindStats] = {kind: KindStats() for kind in KINDS}
         self.status_codes: Counter[int] = Counter()
         self.callbacks: Counter[str] = Counter()
+        self.hangs: Counter[str] = Counter()
         self.started_at = time.time()
 
     def request(self, kind: str, status: int, now: float) -> None:
@@ -105,6 +106,11 @@ class Store:
                 "email_events": self.callbacks["email_events"],
                 "job_errors": self.callbacks["job_errors"],
                 "backlog": backlog,
+            },
+            # Send requests held `hang_ms` (a fault): whose client had given up by then, whose had not.
+            "hangs": {
+                kind: {"abandoned": self.hangs[f"{kind}:abandoned"], "waited": self.hangs[f"{kind}:waited"]}
+                for kind in KINDS
             },
             "since": self.started_at,
         }

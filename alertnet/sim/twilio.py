@@ -33,7 +33,7 @@ from alertnet.sim.twilio_common import (
     twilio_error,
     valid_sender,
 )
-from alertnet.sim.twilio_voice import CallFlow
+from alertnet.sim.twilio_voice import CallFlow, events_page
 
 
 class TwilioApi:
@@ -56,6 +56,7 @@ class TwilioApi:
             web.post(f"{prefix}/Calls.json", self.create_call),
             web.get(f"{prefix}/Calls.json", self.list_calls),
             web.get(f"{prefix}/Calls/{{sid}}.json", self.fetch_call),
+            web.get(f"{prefix}/Calls/{{sid}}/Events.json", self.list_call_events),
         ]
 
     # -- shared checks ----------------------------------------------------------------------------------
@@ -85,12 +86,23 @@ class TwilioApi:
         if denied is not None:
             return denied
         if self.sim.faults.any_request_fault:
-            status = await self.sim.injected_fault()
+            status = await self.sim.injected_fault(request)
             if status:
                 code, message = FAULTS[status]
                 headers = {"Twilio-Concurrent-Requests": str(self.in_flight)} if status == 429 else None
                 return twilio_error(status, code, message, headers)
         return None
+
+    async def _answered(self, request: web.Request, response: web.Response) -> web.Response:
+        """A processed request's answer, unless a fault loses it: a 500 although the message or call
+        was accepted (it goes out all the same), or an answer held past the client's timeout."""
+        if response.status != 201 or not self.sim.faults.any_request_fault:
+            return response
+        status = await self.sim.accepted_fault(request)
+        if status:
+            code, message = FAULTS[status]
+            return twilio_error(status, code, message)
+        return response
 
     @staticmethod
     async def _form(request: web.Request) -> tuple[Params, list[tuple[str, str]]]:
@@ -107,7 +119,7 @@ class TwilioApi:
         try:
             response = await self._gate(request)
             if response is None:
-                response = await self._create_message(request, now)
+                response = await self._answered(request, await self._create_message(request, now))
         finally:
             self.in_flight -= 1
         self.sim.store.request("sms", response.status, now)
@@ -234,7 +246,7 @@ class TwilioApi:
         try:
             response = await self._gate(request)
             if response is None:
-                response = await self._create_call(request, now)
+                response = await self._answered(request, await self._create_call(request, now))
         finally:
             self.in_flight -= 1
         self.sim.store.request("voice", response.status, now)
@@ -304,6 +316,13 @@ class TwilioApi:
     async def list_calls(self, request: web.Request) -> web.Response:
         """GET Calls.json with To, From, Status, StartTime, StartTime<, StartTime>, PageSize, Page."""
         return self._list(request, "voice", "calls", "StartTime")
+
+    async def list_call_events(self, request: web.Request) -> web.Response:
+        """GET Calls/{Sid}/Events.json: the requests made to the hub for the call, with its answers."""
+        record = self.sim.store.by_sid.get(request.match_info["sid"])
+        found = record is not None and record["kind"] == "voice"
+        denied = self._denied(request) or (None if found else self._fetch(request, "CA"))
+        return denied or json_response(events_page(record or {}, request.path))
 
     # -- fetch and list ---------------------------------------------------------------------------------
 

@@ -114,6 +114,7 @@ FAULTS: dict[int, tuple[int, str]] = {
     429: (20429, "Too Many Requests"),
     500: (20500, "An internal server error has occurred"),
     503: (20503, "Service Unavailable"),
+    504: (20504, "Gateway Timeout"),
 }
 
 

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import math
+import re
 import time
 from typing import Any
 
+from alertnet.sim.callbacks import Reply
 from alertnet.sim.context import Sim
 from alertnet.sim.twilio_common import API_VERSION, Params, rfc2822
 
@@ -45,6 +47,28 @@ class CallFlow:
         self.record["status"] = status
         self.record["updated_at"] = time.time()
 
+    async def _request(self, url: str, params: Params, method: str) -> Reply:
+        """A webhook request for this call, kept as Twilio's Call Events resource shows it."""
+        started = time.time()
+        reply = await self.sim.dispatcher.send_form(url, params, method)
+        self.record.setdefault("events", []).append(
+            {
+                "request": {
+                    "method": method.upper(),
+                    "url": url,
+                    "parameters": {_snake(key): value for key, value in params.items()},
+                },
+                "response": {
+                    "date_created": rfc2822(started),
+                    "request_duration": int((time.time() - started) * 1000),
+                    "response_code": reply.status,
+                    "content_type": None,
+                    "response_body": reply.body,
+                },
+            }
+        )
+        return reply
+
     async def _status_callback(self, status: str, extra: Params | None = None) -> None:
         if not self.callback:
             return
@@ -57,7 +81,7 @@ class CallFlow:
             **(extra or {}),
         }
         self.sequence += 1
-        await self.sim.dispatcher.send_form(self.callback, params, self.callback_method)
+        await self._request(self.callback, params, self.callback_method)
 
     async def run(self) -> None:
         """Play the call out; the final status callback is always sent, the others only when requested."""
@@ -78,7 +102,7 @@ class CallFlow:
         answered_by = {"AnsweredBy": self.answered_by} if detect else {}
         url = self.params.get("Url", "")
         if url:
-            reply = await self.sim.dispatcher.send_form(
+            reply = await self._request(
                 url,
                 {**self.base, "CallStatus": "in-progress", **answered_by},
                 self.params.get("Method") or "POST",
@@ -103,3 +127,25 @@ class CallFlow:
         self._set_status(status)
         self.record["duration"] = duration
         self.record["ended_at"] = time.time()
+
+
+def _snake(name: str) -> str:
+    """A webhook parameter's name as the Call Events resource shows it (CallSid -> call_sid)."""
+    return re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", name).lower()
+
+
+def events_page(record: dict[str, Any], path: str) -> dict[str, Any]:
+    """The Call Events list of one call (Twilio shows it some minutes after the call ended; here at
+    once), newest last, in one page."""
+    events = list(record.get("events", []))
+    return {
+        "events": events,
+        "start": 0,
+        "end": max(0, len(events) - 1),
+        "page": 0,
+        "page_size": 50,
+        "first_page_uri": f"{path}?PageSize=50&Page=0",
+        "previous_page_uri": None,
+        "next_page_uri": None,
+        "uri": f"{path}?PageSize=50&Page=0",
+    }
