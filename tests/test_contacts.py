@@ -554,7 +554,7 @@ def test_load_registry_reports_non_utf8(tmp_path: Path) -> None:
     with pytest.raises(RegistryError) as caught:
         load_registry(path)
     [error] = caught.value.errors
-    assert (error.line, error.field) == (2, "row") and "not UTF-8" in error.reason
+    assert (error.line, error.field) == (2, "name") and "not UTF-8" in error.reason
 
 
 def test_the_import_command_names_the_line_of_a_file_that_is_not_utf8(
@@ -569,7 +569,7 @@ def test_the_import_command_names_the_line_of_a_file_that_is_not_utf8(
             patch.setenv(name, value)
         assert cli.main(["contacts", "import", str(path)]) == 1
     err = capsys.readouterr().err
-    assert f"{path}: line 2, row: the file is not UTF-8" in err and "nothing imported: 1 problem" in err
+    assert f"{path}: line 2, name: the file is not UTF-8" in err and "nothing imported: 1 problem" in err
 
 
 def test_names_with_bidirectional_controls_are_refused() -> None:

@@ -7,8 +7,8 @@ documented column by column in contacts/README.md.
 from __future__ import annotations
 
 import csv
-import io
 import re
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 import phonenumbers
@@ -60,9 +60,6 @@ class RegistryError(Exception):
         super().__init__(f"{len(errors)} problem(s) in the registry: {shown}{more}")
 
 
-# --------------------------------------------------------------------------------------------- parsing
-
-
 def _show(value: str) -> str:
     """A cell value quoted for a message, cut short if long."""
     return f"'{value}'" if len(value) <= 60 else f"'{value[:57]}...'"
@@ -79,11 +76,8 @@ _SIMPLE_LOCAL = re.compile(r"[A-Za-z0-9_%+-]+(?:\.[A-Za-z0-9_%+-]+)*")
 
 
 class _PhoneParser:
-    """phonenumbers, with a fast path for plain North American numbers (the bulk of a Missouri registry).
-
-    The fast path builds exactly the PhoneNumber that phonenumbers.parse would (tests check this) and still
-    asks phonenumbers.is_valid_number; it only skips parse's general-purpose string analysis.
-    """
+    """phonenumbers, with a fast path for plain North American numbers (the bulk of a Missouri registry):
+    it builds exactly the PhoneNumber parse would (tests check this) and still asks is_valid_number."""
 
     def __init__(self, default_region: str) -> None:
         self.region = default_region
@@ -119,12 +113,9 @@ class _PhoneParser:
 
 
 class _EmailNormalizer:
-    """email_validator (no DNS), with the domain's validation cached for simple ASCII local parts.
-
-    For a dot-atom local part of letters, digits and _%+- email_validator returns the local part unchanged
-    and the normalized domain, so only the domain needs its (slow) check, once per distinct domain. Anything
-    else, and every failure, goes through validate_email itself so the reason is email_validator's own.
-    """
+    """email_validator (no DNS), with the domain's validation cached for simple ASCII local parts (a
+    dot-atom of letters, digits and _%+- comes back unchanged); anything else, and every failure, goes
+    through validate_email itself so the reason is email_validator's own."""
 
     def __init__(self) -> None:
         self.domains: dict[str, str | None] = {}
@@ -150,37 +141,49 @@ def _is_blank(row: list[str]) -> bool:
     return all(not cell.strip() for cell in row)
 
 
-def parse_registry(text: str, *, default_region: str = "US") -> list[Official]:
-    """Parse and validate a whole registry CSV: all or nothing.
+# A byte that was not UTF-8, as `load_registry` decodes it (surrogateescape): the report names its cell.
+_UNDECODED = re.compile("[\udc80-\udcff]")
+# A tab or lone CR inside a name would reach messages, and a spreadsheet may start a cell at one.
+_CONTROL = re.compile("[\x00-\x09\x0b-\x1f\x7f-\x9f]")  # a line break in a quoted cell is fine
+_CONTROL_REASON = "must not contain control characters (a tab, a carriage return outside a line break, NUL)"
+_TEXT_COLUMNS = ("name", "school", "district", "county", "region")
+_LINE = re.compile(r"[^\r\n]*(?:\r\n|\r|\n|$)")
 
-    Raises RegistryError listing every bad row and field (in file order) if anything is wrong; otherwise
-    returns one Official per data row, in file order. Phone numbers written in national format are read
-    as numbers of `default_region`.
-    """
+
+def _not_utf8(value: str) -> str:
+    byte = next((ord(ch) - 0xDC00 for ch in value if "\udc80" <= ch <= "\udcff"), 0)
+    return f"the file is not UTF-8 (byte 0x{byte:02x}); save it as UTF-8 (Excel: CSV UTF-8)"
+
+
+def _records(text: str, errors: list[RowError]) -> Iterator[tuple[int, list[str]]]:
+    """(first line, cells) of each record that is not blank, as read; a malformed line ends it."""
+    # Line by line: io.StringIO would hold a copy of the whole text at 4 bytes a character.
+    reader = csv.reader(m.group() for m in _LINE.finditer(text) if m.group())
+    last = 0
+    try:
+        for row in reader:
+            line, last = last + 1, reader.line_num
+            if not _is_blank(row):
+                yield line, row
+    except csv.Error as error:
+        errors.append(RowError(last + 1, "row", f"malformed CSV: {error}"))
+
+
+def parse_registry(text: str, *, default_region: str = "US") -> list[Official]:
+    """Parse and validate a whole registry CSV, all or nothing: RegistryError lists every bad row and field
+    (in file order); otherwise one Official per data row, in file order. National-format phone numbers
+    are read as numbers of `default_region`."""
     if default_region not in phonenumbers.SUPPORTED_REGIONS:
         raise ValueError(f"unknown phone region {default_region!r}")
     if text.startswith("\ufeff"):
         text = text[1:]
     errors: list[RowError] = []
-    reader = csv.reader(io.StringIO(text, newline=""))
-    rows: list[tuple[int, list[str]]] = []
-    header: list[str] | None = None
-    header_line = 1
-    last = 0
-    try:
-        for row in reader:
-            line, last = last + 1, reader.line_num
-            if _is_blank(row):
-                continue
-            if header is None:
-                header, header_line = [cell.strip().lower() for cell in row], line
-            else:
-                rows.append((line, row))
-    except csv.Error as error:
-        errors.append(RowError(last + 1, "row", f"malformed CSV: {error}"))
-    if header is None:
+    rows = _records(text, errors)
+    first = next(rows, None)
+    if first is None:
         errors.append(RowError(1, "row", f"the file is empty: expected a header line ({','.join(COLUMNS)})"))
         raise RegistryError(errors)
+    header_line, header = first[0], [cell.strip().lower() for cell in first[1]]
 
     index: dict[str, int] = {}
     header_errors: list[RowError] = []
@@ -188,6 +191,10 @@ def parse_registry(text: str, *, default_region: str = "US") -> list[Official]:
     for position, name in enumerate(header):
         if name in index:
             header_errors.append(RowError(header_line, name, f"column '{name}' appears more than once"))
+        elif _UNDECODED.search(name):
+            header_errors.append(
+                RowError(header_line, "row", f"column {position + 1}'s name: " + _not_utf8(name))
+            )
         elif name not in allowed:
             problem = f"unknown column '{name}'" if name else f"column {position + 1} has no name"
             header_errors.append(
@@ -204,9 +211,12 @@ def parse_registry(text: str, *, default_region: str = "US") -> list[Official]:
         RowError(header_line, name, f"required column '{name}' is missing") for name in missing
     )
     if missing:
+        any(False for _ in rows)  # read on: a malformed line further down is reported too
         raise RegistryError(header_errors + errors)
 
-    officials = _parse_rows(rows, index, len(header), default_region, errors)
+    officials = _parse_rows(
+        rows, index, len(header), default_region, errors, _UNDECODED.search(text) is not None
+    )
     all_errors = header_errors + errors
     if all_errors:
         all_errors.sort(key=lambda e: e.line)
@@ -215,12 +225,14 @@ def parse_registry(text: str, *, default_region: str = "US") -> list[Official]:
 
 
 def _parse_rows(
-    rows: list[tuple[int, list[str]]],
+    rows: Iterable[tuple[int, list[str]]],
     index: dict[str, int],
     width: int,
     default_region: str,
     errors: list[RowError],
+    undecoded: bool = False,
 ) -> list[Official]:
+    """Validate rows as they are read (never all cells at once); `undecoded`: look for non-UTF-8 bytes."""
     phones = _PhoneParser(default_region)
     emails = _EmailNormalizer()
     i_id, i_name, i_role, i_school = index["id"], index["name"], index["role"], index["school"]
@@ -230,6 +242,7 @@ def _parse_rows(
     i_active = index.get("active")
 
     first_line: dict[str, int] = {}  # id -> line it was first defined on
+    shared: dict[str, str] = {}  # one string per distinct school, district, county, region
     known: set[str] = set()  # every well-formed id in the file, even on rows with the wrong width
     parsed: list[tuple[int, Official]] = []
     for line, raw in rows:
@@ -242,6 +255,14 @@ def _parse_rows(
             continue
         cells = [cell.strip() for cell in raw]
         row_errors: list[RowError] = []
+        if undecoded and any(_UNDECODED.search(cell) for cell in cells):
+            # Whatever else is wrong with the row comes from reading it in the wrong encoding.
+            if ID_PATTERN.fullmatch(cells[i_id]):
+                known.add(cells[i_id])
+            for column, position in index.items():
+                if _UNDECODED.search(cells[position]):
+                    errors.append(RowError(line, column, _not_utf8(cells[position])))
+            continue
 
         def bad(column: str, reason: str, line: int = line, row_errors: list[RowError] = row_errors) -> None:
             row_errors.append(RowError(line, column, reason))
@@ -260,9 +281,11 @@ def _parse_rows(
         name = cells[i_name]
         if not name:
             bad("name", "name is required")
-        for column in ("name", "school", "district", "county", "region"):
+        for column in _TEXT_COLUMNS:
             if has_bidi_control(cells[index[column]]):
                 bad(column, BIDI_REASON)
+            if _CONTROL.search(cells[index[column]].replace("\r\n", "\n")):
+                bad(column, _CONTROL_REASON)
 
         role: Role | None = None
         role_raw = cells[i_role]
@@ -273,14 +296,15 @@ def _parse_rows(
             if role is None:
                 bad("role", f"{_show(role_raw)} is not a known role (one of {_ROLE_LIST})")
 
-        school = cells[i_school]
+        school, district, county, region = (
+            shared.setdefault(cells[i], cells[i]) for i in (i_school, i_district, i_county, i_region)
+        )
         if not school and role is not None and role not in SCHOOLLESS_ROLES:
             bad(
                 "school",
                 f"school is required for a {role.value} (only superintendent and regional_coordinator "
                 "may leave it empty)",
             )
-        district, county, region = cells[i_district], cells[i_county], cells[i_region]
         for column, value in (("district", district), ("county", county), ("region", region)):
             if not value:
                 bad(column, f"{column} is required")

@@ -1,8 +1,10 @@
 """Fires due escalation steps: for each, whoever is still unacknowledged gets the step's channels.
 
 Timers live in Redis (a sorted set by due time), so a scheduler can stop and start without losing or
-doubling a step, and several schedulers can run: a step is claimed by one of them (Lua), and its
-deliveries, jobs and the timer's removal are written in one transaction.
+doubling a step, and several schedulers can run: a step is claimed by one of them (Lua) for a short
+lease, and its deliveries, jobs and the timer's removal are written in one transaction, only while that
+claim still holds. A scheduler killed mid-step leaves its claim to run out; another (or the same one,
+restarted) then fires the step, and a claimant too slow to finish within its lease writes nothing.
 """
 
 from __future__ import annotations
@@ -12,13 +14,14 @@ import json
 import time
 from typing import Any
 
+import redis
 import structlog
 from redis.asyncio import Redis
 
 from alertnet.domain.escalation import DueStep, Policy, Whom, is_covered, step_targets, superseded
 from alertnet.domain.messages import Channel
-from alertnet.pipeline.batches import QUEUE_FOR_PRIORITY, batch_sizes, plan_batches
-from alertnet.pipeline.enqueue import Dispatcher
+from alertnet.pipeline.batches import QUEUE_FOR_PRIORITY, Batch, batch_sizes, plan_batches
+from alertnet.pipeline.enqueue import HSET_CHUNK, Dispatcher
 from alertnet.pipeline.messages import MessageLoader
 from alertnet.pipeline.receipts import FAILOVER_SLOT
 from alertnet.settings import Settings
@@ -29,7 +32,10 @@ from alertnet.store.registry import OfficialStore
 from alertnet.store.scripts import CLAIM_DUE_STEPS
 
 log = structlog.get_logger("alertnet.escalator")
-FIRING_LEASE_SECONDS = 60.0
+# A step's claim: long enough for any step (50,000 officials take under a second), short enough that a
+# step whose scheduler died fires seconds late, not minutes (and not dropped, overtaken by a repetition).
+FIRING_LEASE_SECONDS = 5.0
+WRITE_ATTEMPTS = 20
 CLAIM_LIMIT = 100
 RECIPIENT_CACHE_ALERTS = 16
 
@@ -64,8 +70,8 @@ class Escalator:
         for i in range(0, len(claimed), 2):
             member = claimed[i].decode()
             try:
-                await self.fire(member, float(claimed[i + 1]))
-                fired += 1
+                if await self.fire(member, float(claimed[i + 1]), lease=now + FIRING_LEASE_SECONDS):
+                    fired += 1
             except Exception:
                 # The lease runs out and another tick (or scheduler) fires it again.
                 log.exception("escalation_step_failed", step=member)
@@ -90,7 +96,9 @@ class Escalator:
                 return bool(info["wave"] == wave)
         return False
 
-    async def fire(self, member: str, due: float) -> None:
+    async def fire(self, member: str, due: float, *, lease: float) -> bool:
+        """Fire step `member`, claimed with `lease` (its score in the firing set); False if the claim ran
+        out before it was written (someone else fires it) or the step was dropped."""
         alert_id, wave_text = member.split("|")
         wave = int(wave_text)
         bound = log.bind(alert_id=alert_id, wave=wave)
@@ -99,9 +107,10 @@ class Escalator:
         closed = await self.redis.get(k.CLOSED_KEY + alert_id)
         if message is None or plan_raw is None or closed is not None:
             await self.redis.zrem(k.ESCALATION_FIRING, member)
-            return
+            return False
         plan: dict[str, Any] = json.loads(plan_raw)
         info = next(w for w in plan["waves"] if w["wave"] == wave)
+        due = float(info["due"])  # a step claimed again after its claim ran out comes back scored "now"
         waves = [DueStep(w["due"], w["step"], w["repetition"], w["wave"]) for w in plan["waves"]]
         # Late (the scheduler was down): a step overtaken by its own next repetition, or due after the
         # alert expired, is dropped rather than sent out of its time.
@@ -112,7 +121,7 @@ class Escalator:
             bound.warning(
                 "escalation_step_dropped", step=info["step"], reason=reason, late=round(time.time() - due, 1)
             )
-            return
+            return False
         step = self.policies[plan["policy"]].steps[info["step"]]
         registry = (await self.officials.snapshot()).by_id
         acked = await self.acks.acked_ids(alert_id)
@@ -129,13 +138,9 @@ class Escalator:
         batches = plan_batches(
             alert_id, slots, batch_sizes(self.settings), QUEUE_FOR_PRIORITY[message.priority]
         )
-        await asyncio.to_thread(
-            self.dispatcher.store_wave_and_enqueue,
-            alert_id,
-            member,
-            slots,
-            batches,
-        )
+        if not await asyncio.to_thread(self._store_step, alert_id, member, lease, slots, batches):
+            bound.warning("escalation_claim_lost", step=info["step"], late=round(time.time() - due, 1))
+            return False
         lateness = time.time() - due
         async with self.redis.pipeline(transaction=False) as pipe:
             pipe.lpush(k.ESCALATION_LATENESS, f"{lateness:.4f}")
@@ -148,3 +153,37 @@ class Escalator:
             targets={slot: len(ids) for slot, ids in slots.items()},
             lateness=round(lateness, 3),
         )
+        return True
+
+    def _store_step(
+        self,
+        alert_id: str,
+        member: str,
+        lease: float,
+        slots: dict[str, list[str]],
+        batches: list[Batch],
+    ) -> bool:
+        """The step's deliveries, jobs and the timer's removal, in one transaction, written only while our
+        claim holds (the step is in the firing set with our lease: WATCHed, so a re-claim by another
+        scheduler before EXEC aborts it). Whoever the step reaches may acknowledge the alert."""
+        dispatcher = self.dispatcher
+        now = time.time()
+        reached = list(dict.fromkeys(i for ids in slots.values() for i in ids))
+        for _ in range(WRITE_ATTEMPTS):
+            with dispatcher.redis.pipeline(transaction=True) as pipe:
+                try:
+                    pipe.watch(k.ESCALATION_FIRING)
+                    score = pipe.zscore(k.ESCALATION_FIRING, member)
+                    if score is None or abs(float(score) - lease) > 1e-6:
+                        return False
+                    pipe.multi()
+                    dispatcher._write_deliveries(pipe, alert_id, slots, now)
+                    for start in range(0, len(reached), HSET_CHUNK):
+                        pipe.sadd(k.REACHED_KEY + alert_id, *reached[start : start + HSET_CHUNK])
+                    dispatcher._enqueue(pipe, batches, now)
+                    pipe.zrem(k.ESCALATION_FIRING, member)
+                    pipe.execute()
+                    return True
+                except redis.WatchError:
+                    continue  # another step was claimed or written meanwhile: look again
+        raise RuntimeError(f"escalation step {member}: the firing set kept changing; its lease will run out")

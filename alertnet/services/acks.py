@@ -134,10 +134,12 @@ class AckService:
         official_id: str,
         channel: AckChannel,
         recorded_by: str = "",
+        handled: str | None = None,
     ) -> AckResult:
-        """Store the ack of an official the alert (`record`) reached; audit it if it is the first."""
+        """Store the ack of an official the alert (`record`) reached; audit it if it is the first.
+        `handled`: the marker of the provider request that carried it, set done with the ack."""
         ack = Ack(alert_id, official_id, time.time(), channel, recorded_by)
-        first = await self.acks.record(ack)
+        first = await self.acks.record(ack, handled=handled)
         if first:
             await self.audit.record(
                 actor=recorded_by or official_id,
@@ -152,8 +154,9 @@ class AckService:
             ack = (await self.acks.acks(alert_id))[official_id]
         return AckResult(ack, first, str(record["alert"]["event"]), str(record["code"]))
 
-    async def sms_reply(self, from_number: str, body: str) -> str:
-        """Act on an inbound SMS and return the reply text."""
+    async def sms_reply(self, from_number: str, body: str, *, handled: str | None = None) -> str:
+        """Act on an inbound SMS and return the reply text. `handled`: the request's marker
+        (`store.webhooks`), set done in the same transaction as an ack."""
         reply = read_reply(body)
         if reply.kind is ReplyKind.HELP:
             return REPLY_HELP
@@ -170,7 +173,7 @@ class AckService:
             if target is None or record is None:
                 return REPLY_NOTHING_OPEN
             # The lookup found that the alert reached this official: nothing left to check.
-            result = await self._record(target[0], record, target[1], AckChannel.SMS)
+            result = await self._record(target[0], record, target[1], AckChannel.SMS, handled=handled)
             template = REPLY_ACKED if result.first else REPLY_ALREADY
             return template.format(event=result.event, code=result.code)
         await self.acks.keep_inbound(from_hash=self.number_ref(from_number), official_ids=senders, body=body)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import codecs
 from pathlib import Path
 
 from alertnet.domain.contacts import Official
@@ -13,21 +14,29 @@ from alertnet.store.registry import ImportSummary, OfficialStore
 def load_registry(path: str | Path, *, default_region: str = "US") -> list[Official]:
     """Read a registry file (UTF-8, with or without BOM) and parse_registry it.
 
-    Bytes that are not UTF-8 are reported as a RegistryError on their line; OSError propagates.
+    A file in UTF-16 (with or without its byte-order mark) is refused on line 1 with the reason; every byte
+    that is not UTF-8 is reported on its line, in its column. OSError propagates.
     """
     data = Path(path).read_bytes()
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError as error:
-        line = data[: error.start].count(b"\n") + 1
+    if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)) or _looks_utf16(data):
+        mark = "with" if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)) else "without"
         raise RegistryError(
             [
                 RowError(
-                    line, "row", f"the file is not UTF-8 (byte 0x{data[error.start]:02x}); save it as UTF-8"
+                    1, "row", f"the file is UTF-16 ({mark} a byte-order mark), not UTF-8; save it as UTF-8"
                 )
             ]
-        ) from None
+        )
+    # Bytes that are not UTF-8 stay in the text as lone surrogates: parse_registry names each one's cell.
+    text = data.decode("utf-8", errors="surrogateescape")
+    del data  # a large file is held once, not twice, while it is parsed
     return parse_registry(text, default_region=default_region)
+
+
+def _looks_utf16(data: bytes) -> bool:
+    """Text in UTF-16 without a byte-order mark: a NUL in about every other byte of the first line."""
+    head = data[:200]
+    return len(head) >= 4 and head.count(0) * 3 >= len(head)
 
 
 class RegistryService:

@@ -91,7 +91,10 @@ class WebhookService:
         if sid and not await self.handled.begin("twilio-sms", sid):
             return self.twilio.empty_reply()
         try:
-            text = await self.acks.sms_reply(params.get("From", ""), params.get("Body", ""))
+            # An ack is recorded with this request's "handled" mark in one transaction: a retry after a
+            # failure finds either both or neither.
+            marker = self.handled.key("twilio-sms", sid) if sid else None
+            text = await self.acks.sms_reply(params.get("From", ""), params.get("Body", ""), handled=marker)
         except BaseException:
             if sid:
                 await self.handled.abandon("twilio-sms", sid)

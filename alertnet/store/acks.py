@@ -10,6 +10,8 @@ from redis.asyncio import Redis
 from alertnet.domain.acks import Ack
 from alertnet.store import keys as k
 from alertnet.store.scripts import NEWEST_OPEN_ALERT
+from alertnet.store.webhooks import DONE as HANDLED_DONE
+from alertnet.store.webhooks import KEPT_SECONDS as HANDLED_KEPT_SECONDS
 
 OPEN_ALERT_MAX_AGE_SECONDS = 7 * 86400
 
@@ -19,9 +21,16 @@ class AckStore:
         self.redis = redis
         self._newest_open = redis.register_script(NEWEST_OPEN_ALERT)
 
-    async def record(self, ack: Ack) -> bool:
-        """Store the first ack of an official for an alert; a second one changes nothing (returns False)."""
-        return bool(await self.redis.hsetnx(k.ACKS_KEY + ack.alert_id, ack.official_id, ack.to_json()))
+    async def record(self, ack: Ack, *, handled: str | None = None) -> bool:
+        """Store the first ack of an official for an alert; a second one changes nothing (returns False).
+        `handled`: the marker of the provider request that carried it, set done in the same transaction."""
+        if handled is None:
+            return bool(await self.redis.hsetnx(k.ACKS_KEY + ack.alert_id, ack.official_id, ack.to_json()))
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.hsetnx(k.ACKS_KEY + ack.alert_id, ack.official_id, ack.to_json())
+            pipe.set(handled, HANDLED_DONE, ex=HANDLED_KEPT_SECONDS)
+            first, _ = await pipe.execute()
+        return bool(first)
 
     async def acks(self, alert_id: str) -> dict[str, Ack]:
         raw = await self.redis.hgetall(k.ACKS_KEY + alert_id)

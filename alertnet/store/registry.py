@@ -62,39 +62,86 @@ class OfficialStore:
         self._cache: RegistrySnapshot | None = None
 
     async def import_officials(self, officials: list[Official], *, full: bool = True) -> ImportSummary:
-        """Upsert `officials`; with `full`, officials missing from the list are deactivated, never deleted."""
-        existing = await self._load_all()
-        incoming = {o.id: o for o in officials}
-        writes: dict[str, str] = {}
+        """Upsert `officials`; with `full`, officials missing from the list are deactivated, never deleted.
+
+        Written in one MULTI/EXEC, sent a chunk at a time (Redis queues it; nothing applies before EXEC,
+        and a connection lost before EXEC discards it all), so a large registry is never held as one
+        request in memory; records are compared as stored, and parsed only when they differ."""
+        existing = await self._load_raw()
+        incoming: set[str] = set()
+        writes: list[tuple[str, str]] = []
+        new_ids: list[str] = []
         added = updated = unchanged = deactivated = 0
         for official in officials:
+            incoming.add(official.id)
+            raw = official.to_json()
             before = existing.get(official.id)
             if before is None:
                 added += 1
-            elif before == official:
+                new_ids.append(official.id)
+            elif before == raw.encode() or Official.from_json(before) == official:
                 unchanged += 1
                 continue
             else:
                 updated += 1
-            writes[k.OFFICIAL_KEY + official.id] = official.to_json()
+            writes.append((k.OFFICIAL_KEY + official.id, raw))
         if full:
-            for official_id, before in existing.items():
-                if official_id not in incoming and before.active:
-                    deactivated += 1
-                    writes[k.OFFICIAL_KEY + official_id] = replace(before, active=False).to_json()
+            for official_id, raw_before in existing.items():
+                if official_id not in incoming:
+                    before_official = Official.from_json(raw_before)
+                    if before_official.active:
+                        deactivated += 1
+                        inactive = replace(before_official, active=False).to_json()
+                        writes.append((k.OFFICIAL_KEY + official_id, inactive))
+        del existing
         summary = ImportSummary(added, updated, unchanged, deactivated)
         if writes:
-            async with self.redis.pipeline(transaction=True) as pipe:
-                items = list(writes.items())
-                for start in range(0, len(items), CHUNK):
-                    pipe.mset(dict(items[start : start + CHUNK]))
-                new_ids = [o.id for o in officials if o.id not in existing]
-                for start in range(0, len(new_ids), CHUNK):
-                    pipe.sadd(k.OFFICIALS_ALL, *new_ids[start : start + CHUNK])
-                # A fresh random generation, not a counter: a counter could repeat after a database reset.
-                pipe.set(k.REGISTRY_VERSION, uuid.uuid4().hex)
-                await pipe.execute()
+            commands: list[tuple[str, ...]] = [
+                ("MSET", *(part for pair in writes[start : start + CHUNK] for part in pair))
+                for start in range(0, len(writes), CHUNK)
+            ]
+            commands += [
+                ("SADD", k.OFFICIALS_ALL, *new_ids[start : start + CHUNK])
+                for start in range(0, len(new_ids), CHUNK)
+            ]
+            # A fresh random generation, not a counter: a counter could repeat after a database reset.
+            commands.append(("SET", k.REGISTRY_VERSION, uuid.uuid4().hex))
+            del writes
+            await self._transaction(commands)
         return summary
+
+    async def _transaction(self, commands: list[tuple[str, ...]]) -> None:
+        """MULTI, each command (queued by Redis as it arrives), EXEC: all of them or none."""
+        pool = self.redis.connection_pool
+        connection = await pool.get_connection()
+        try:
+            await connection.send_command("MULTI")
+            await connection.read_response()
+            for command in commands:
+                await connection.send_command(*command)
+                await connection.read_response()  # QUEUED (or an error: nothing is applied)
+            await connection.send_command("EXEC")
+            failed = [r for r in await connection.read_response() if isinstance(r, Exception)]
+            if failed:
+                raise failed[0]
+        except BaseException:
+            await connection.disconnect()  # Redis discards a transaction whose connection is gone
+            raise
+        finally:
+            await pool.release(connection)
+
+    async def _load_raw(self) -> dict[str, bytes]:
+        """Every official's record as stored, by id."""
+        ids = sorted(m.decode() for m in await self.redis.smembers(k.OFFICIALS_ALL))
+        found: dict[str, bytes] = {}
+        for start in range(0, len(ids), CHUNK):
+            chunk = ids[start : start + CHUNK]
+            for official_id, raw in zip(
+                chunk, await self.redis.mget([k.OFFICIAL_KEY + i for i in chunk]), strict=True
+            ):
+                if raw is not None:
+                    found[official_id] = raw
+        return found
 
     async def _load_all(self) -> dict[str, Official]:
         ids = sorted(m.decode() for m in await self.redis.smembers(k.OFFICIALS_ALL))
