@@ -6,7 +6,7 @@ from typing import Any
 
 from aiohttp import web
 
-from alertnet.api.errors import error_response, field_errors, read_json
+from alertnet.api.errors import error_response, field_errors, read_json, whole_number
 from alertnet.api.keys import SERVICES, require_sender
 from alertnet.domain.alert_request import AlertValidationError
 from alertnet.domain.approvals import HeldAlert
@@ -71,10 +71,10 @@ def progress_json(progress: AlertProgress) -> dict[str, Any]:
 async def list_alerts(request: web.Request) -> web.Response:
     """The newest alerts first: what went out, from whom, and whether every delivery has settled."""
     await require_sender(request)
-    raw = request.query.get("limit", "20")
-    if not raw.isdigit() or not 1 <= int(raw) <= MAX_LIST:
+    limit = whole_number(request.query.get("limit", "20"), 1, MAX_LIST)
+    if limit is None:
         return field_errors([FieldError("limit", f"must be a whole number from 1 to {MAX_LIST}")])
-    found = await request.app[SERVICES].alerts.recent_alerts(int(raw))
+    found = await request.app[SERVICES].alerts.recent_alerts(limit)
     return web.json_response(
         {
             "alerts": [

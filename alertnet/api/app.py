@@ -26,6 +26,7 @@ from alertnet.api import (
     pages,
     webhooks,
 )
+from alertnet.api.errors import as_json_error
 from alertnet.api.keys import SERVICES, SETTINGS
 from alertnet.bootstrap import build_services, console_sessions
 from alertnet.settings import Settings
@@ -52,11 +53,23 @@ async def redis_unavailable(request: web.Request, handler: Handler) -> web.Strea
         )
 
 
+@web.middleware
+async def json_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Under /v1 every error is JSON, aiohttp's own too (no such route, a body over the size limit)."""
+    try:
+        return await handler(request)
+    except web.HTTPException as error:
+        response = as_json_error(error) if request.path.startswith("/v1/") else None
+        if response is None:
+            raise
+        return response
+
+
 def create_app(settings: Settings) -> web.Application:
     sessions, sessions_conn = console_sessions(settings)
     app = web.Application(
         client_max_size=MAX_BODY,
-        middlewares=[redis_unavailable, session_middleware(sessions)],
+        middlewares=[json_errors, redis_unavailable, session_middleware(sessions)],
     )
     app[SETTINGS] = settings
     app.cleanup_ctx.append(_service)

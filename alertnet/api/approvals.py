@@ -58,7 +58,7 @@ async def approve(request: web.Request) -> web.Response:
 async def reject(request: web.Request) -> web.Response:
     """A second director refuses the held alert (optional body `{"reason": "..."}`): it is never sent."""
     sender = await require_sender(request)
-    payload: Any = await read_json(request) if (await request.text()).strip() else {}
+    payload: Any = await read_json(request) if (await request.read()).strip() else {}
     try:
         found = await request.app[SERVICES].approvals.reject(sender, request.match_info["alert_id"], payload)
     except (NotPermitted, NotFound, Conflict) as error:

@@ -74,7 +74,7 @@ async def change(request: web.Request) -> web.Response:
 async def retract(request: web.Request) -> web.Response:
     sender = await require_sender(request)
     bulletin_id = _bulletin_id(request)
-    payload: Any = await read_json(request) if (await request.text()).strip() else None
+    payload: Any = await read_json(request) if (await request.read()).strip() else None
     try:
         view = await request.app[SERVICES].bulletins.retract(sender, bulletin_id, payload)
     except REFUSALS as error:

@@ -243,21 +243,30 @@ async def watch(request: web.Request) -> web.Response:
     return html_page(console_page("held" if "held" in view else "alert", sender=sender, csrf=csrf, view=view))
 
 
-@routes.post("/console/alerts/{alert_id}/{decision:approve|reject}")
-async def decide(request: web.Request) -> web.Response:
+async def _decide(request: web.Request, decision: str) -> web.Response:
     """A second director approves or rejects a held alert (the author cannot: the service refuses)."""
     sender, csrf = await require_console(request)
     form, _ = await posted_form(request)
     alert_id = request.match_info["alert_id"]
     approvals = request.app[SERVICES].approvals
     try:
-        if request.match_info["decision"] == "approve":
+        if decision == "approve":
             await approvals.approve(sender, alert_id)
         else:
             await approvals.reject(sender, alert_id, {"reason": form.get("reason", "")})
     except (NotPermitted, NotFound, Conflict) as error:
         return refused_page(sender, csrf, error)
     raise web.HTTPSeeOther(f"/console/alerts/{alert_id}")
+
+
+@routes.post("/console/alerts/{alert_id}/approve")
+async def approve(request: web.Request) -> web.Response:
+    return await _decide(request, "approve")
+
+
+@routes.post("/console/alerts/{alert_id}/reject")
+async def reject(request: web.Request) -> web.Response:
+    return await _decide(request, "reject")
 
 
 @routes.get("/console/alerts/{alert_id}/events")
@@ -283,17 +292,26 @@ async def watch_events(request: web.Request) -> web.StreamResponse:
     return stream
 
 
-@routes.post("/console/alerts/{alert_id}/{kind:cancel|all-clear}")
-async def correct(request: web.Request) -> web.Response:
+async def _correct(request: web.Request, kind: str) -> web.Response:
     """One click: the prepared Cancel ("sent in error") or all-clear, to everyone the alert reached."""
     sender, csrf = await require_console(request)
     await posted_form(request)
     alert_id = request.match_info["alert_id"]
     try:
-        new_id = await request.app[SERVICES].console.correct(sender, alert_id, request.match_info["kind"])
+        new_id = await request.app[SERVICES].console.correct(sender, alert_id, kind)
     except (NotPermitted, NotFound, Forbidden, Conflict, AlertValidationError) as error:
         return refused_page(sender, csrf, error)
     raise web.HTTPSeeOther(f"/console/alerts/{new_id}")
+
+
+@routes.post("/console/alerts/{alert_id}/cancel")
+async def cancel(request: web.Request) -> web.Response:
+    return await _correct(request, "cancel")
+
+
+@routes.post("/console/alerts/{alert_id}/all-clear")
+async def all_clear(request: web.Request) -> web.Response:
+    return await _correct(request, "all-clear")
 
 
 @routes.post("/console/alerts/{alert_id}/remind")

@@ -14,6 +14,8 @@ from alertnet.api.keys import SERVICES
 from alertnet.domain.senders import Sender
 
 SIGN_IN = "/console/sign-in"
+EXPIRED = "This form has expired: go back, reload the page and try again."
+REFUSED = '<!doctype html><html lang="en"><title>Refused</title><p>{}</p><p><a href="/console/">Back</a>'
 
 
 async def csrf_token(request: web.Request) -> str:
@@ -32,11 +34,12 @@ async def check_csrf(request: web.Request, submitted: object) -> None:
     expected = session.get("csrf")
     origin = request.headers.get("Origin")
     if origin and origin != "null" and origin.rstrip("/") != f"{request.scheme}://{request.host}":
-        raise web.HTTPForbidden(text="This form came from another site.")
-    if not (isinstance(expected, str) and isinstance(submitted, str) and expected):
-        raise web.HTTPForbidden(text="This form has expired: go back, reload the page and try again.")
-    if not hmac.compare_digest(expected.encode(), submitted.encode()):
-        raise web.HTTPForbidden(text="This form has expired: go back, reload the page and try again.")
+        raise web.HTTPForbidden(
+            text=REFUSED.format("This form came from another site."), content_type="text/html"
+        )
+    fresh = isinstance(expected, str) and isinstance(submitted, str) and expected
+    if not fresh or not hmac.compare_digest(str(expected).encode(), str(submitted).encode()):
+        raise web.HTTPForbidden(text=REFUSED.format(EXPIRED), content_type="text/html")
 
 
 async def start_session(request: web.Request, sender: Sender) -> None:

@@ -7,13 +7,14 @@ from typing import Any
 
 from aiohttp import web
 
-from alertnet.api.errors import REFUSALS, field_errors, read_json, refusal
+from alertnet.api.errors import REFUSALS, field_errors, read_json, refusal, whole_number
 from alertnet.api.keys import SERVICES, require_sender
 from alertnet.domain.digest import DigestItem, IssueRecord
 from alertnet.domain.errors import FieldError
 from alertnet.services.digest_runs import DueOutcome
 
 routes = web.RouteTableDef()
+MAX_ISSUE = 100_000
 
 
 def _item(item: DigestItem) -> dict[str, Any]:
@@ -42,13 +43,13 @@ def _outcome(outcome: DueOutcome) -> dict[str, Any]:
 
 
 def _issue_number(request: web.Request) -> int:
-    raw = request.match_info["number"]
-    if not raw.isdigit() or not 1 <= int(raw) <= 100_000:
+    number = whole_number(request.match_info["number"], 1, MAX_ISSUE)
+    if number is None:
         raise web.HTTPNotFound(
             text='{"error": "not_found", "message": "number: an issue number is a whole number from 1"}',
             content_type="application/json",
         )
-    return int(raw)
+    return number
 
 
 @routes.post("/v1/digest/items")
@@ -66,12 +67,11 @@ async def add_item(request: web.Request) -> web.Response:
 async def list_items(request: web.Request) -> web.Response:
     sender = await require_sender(request)
     raw = request.query.get("issue")
-    if raw is not None and (not raw.isdigit() or int(raw) < 1):
+    issue = None if raw is None else whole_number(raw, 1, MAX_ISSUE)
+    if raw is not None and issue is None:
         return field_errors([FieldError("issue", "must be an issue number (a whole number from 1)")])
     try:
-        number, items = await request.app[SERVICES].digest.list_items(
-            sender, None if raw is None else int(raw)
-        )
+        number, items = await request.app[SERVICES].digest.list_items(sender, issue)
     except REFUSALS as error:
         return refusal(error)
     return web.json_response({"issue": number, "items": [_item(i) for i in items]})

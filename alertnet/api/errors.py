@@ -26,6 +26,15 @@ def field_errors(errors: list[FieldError], status: int = 422) -> web.Response:
     )
 
 
+def whole_number(raw: str, low: int, high: int) -> int | None:
+    """`raw` as a whole number from `low` to `high`, or None: ASCII digits only (str.isdigit also takes
+    "³", which int() refuses) and no longer than `high` (int() refuses thousands of digits)."""
+    if not (raw.isascii() and raw.isdigit()) or len(raw) > len(str(high)):
+        return None
+    value = int(raw)
+    return value if low <= value <= high else None
+
+
 def bad_request(error: str, field: str, reason: str, message: str = "") -> web.HTTPBadRequest:
     """A 400 to raise, naming the field and the reason the way every error response does."""
     body = {
@@ -45,6 +54,21 @@ async def read_json(request: web.Request) -> Any:
     except (json.JSONDecodeError, UnicodeDecodeError, LookupError) as error:
         message = f"body: not valid JSON ({error})"
         raise bad_request("invalid_json", "body", f"not valid JSON: {error}", message) from None
+
+
+ERROR_CODES = {400: "invalid_request", 404: "not_found", 405: "method_not_allowed", 413: "too_large"}
+
+
+def as_json_error(error: web.HTTPException) -> web.StreamResponse | None:
+    """aiohttp's own plain-text answer to an API request (no such route, a body over the size limit) in
+    the JSON shape every error has; None for an answer that is already JSON or is not an error."""
+    if error.status < 400 or error.content_type == "application/json":
+        return None
+    response = error_response(error.status, ERROR_CODES.get(error.status, "error"), error.reason)
+    for name in ("Allow", "Retry-After"):
+        if name in error.headers:
+            response.headers[name] = error.headers[name]
+    return response
 
 
 REFUSALS = (NotPermitted, NotFound, Conflict, Gone, ValidationError)

@@ -28,11 +28,9 @@ async def require_sender(request: web.Request) -> Sender:
 
 
 async def _refused(request: web.Request, reason: str) -> web.HTTPUnauthorized:
-    """A 401; a refused attempt to send or change something also goes into the audit trail."""
-    if request.method != "GET":
-        await request.app[SERVICES].senders.refused(
-            request.remote or "", request.method, request.path, reason
-        )
+    """A 401, audited (reads too: probing for a token is probing, whatever the method) in the refusals'
+    own capped, per-client rate-limited stream."""
+    await request.app[SERVICES].senders.refused(request.remote or "", request.method, request.path, reason)
     return web.HTTPUnauthorized(
         text=json.dumps({"error": "unauthorized", "message": reason}),
         content_type="application/json",

@@ -8,6 +8,7 @@ from aiohttp import web
 
 from alertnet import __version__
 from alertnet.api.openapi_bulletins import bulletin_paths
+from alertnet.api.openapi_common import complete
 from alertnet.api.openapi_console import console_paths
 from alertnet.api.openapi_digest import digest_paths
 from alertnet.api.openapi_schemas import (
@@ -22,6 +23,7 @@ from alertnet.api.openapi_schemas import (
     DELIVERY_PARAM,
     HTML,
     KEYS,
+    PLAIN,
     SIGNED,
     STATUS,
     TOKEN,
@@ -37,7 +39,7 @@ routes = web.RouteTableDef()
 
 def document() -> dict[str, Any]:
     bearer: list[dict[str, list[str]]] = [{"bearer": []}]
-    return {
+    doc: dict[str, Any] = {
         "openapi": "3.1.0",
         "info": {
             "title": "AlertNet",
@@ -75,7 +77,10 @@ def document() -> dict[str, Any]:
                     "requestBody": {
                         "required": True,
                         "content": {
-                            "application/json": {"schema": ALERT_REQUEST, "example": example_alert_request()}
+                            "application/json": {
+                                "schema": ALERT_REQUEST,
+                                "example": example_alert_request(),
+                            }
                         },
                     },
                     "responses": {
@@ -201,12 +206,17 @@ def document() -> dict[str, Any]:
                 "get": {
                     "summary": "Email ack page: a confirm button; a GET never acknowledges",
                     "parameters": TOKEN,
-                    "responses": {"200": HTML, "400": HTML},
+                    "responses": {"200": HTML, "400": HTML, "404": PLAIN},
                 },
                 "post": {
                     "summary": "Acknowledge from the email link",
                     "parameters": TOKEN,
-                    "responses": {"200": HTML, "400": HTML},
+                    "responses": {
+                        "200": HTML,
+                        "400": HTML,
+                        "404": PLAIN,
+                        "409": {**PLAIN, "description": "the alert no longer takes acknowledgements"},
+                    },
                 },
             },
             "/v1/webhooks/twilio/sms": {
@@ -262,7 +272,10 @@ def document() -> dict[str, Any]:
                 }
             },
             "/healthz": {
-                "get": {"summary": "Liveness", "responses": {"200": json_body({"type": "object"}, "alive")}}
+                "get": {
+                    "summary": "Liveness",
+                    "responses": {"200": json_body({"type": "object"}, "alive")},
+                }
             },
             "/readyz": {
                 "get": {
@@ -300,6 +313,7 @@ def document() -> dict[str, Any]:
                             "content": {"application/xml": {"schema": {"type": "string"}}},
                         },
                         **SIGNED,
+                        "404": error_body("no such delivery, or its message has no call script"),
                     },
                 }
             },
@@ -323,6 +337,8 @@ def document() -> dict[str, Any]:
             **console_paths(),
         },
     }
+    complete(doc["paths"])
+    return doc
 
 
 @routes.get("/v1/openapi.json")

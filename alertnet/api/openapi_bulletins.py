@@ -140,7 +140,23 @@ def bulletin_paths() -> dict[str, Any]:
                 "summary": "Retract: links and exports stop; recipients get a notice with the same label",
                 "security": BEARER,
                 "parameters": ID,
-                "responses": {"200": json_body(BULLETIN, "retracted"), **readable},
+                "requestBody": {
+                    "required": False,
+                    "content": {
+                        "application/json": {
+                            "schema": {
+                                "type": "object",
+                                "properties": {"reason": {"type": "string", "maxLength": MAX_REASON}},
+                            }
+                        }
+                    },
+                },
+                "responses": {
+                    "200": json_body(BULLETIN, "retracted"),
+                    **readable,
+                    "409": error_body("changed meanwhile; look at it again"),
+                    "422": error_body("reason missing or invalid"),
+                },
             }
         },
         "/v1/bulletins/{bulletin_id}/stix": {
@@ -175,21 +191,26 @@ def bulletin_paths() -> dict[str, Any]:
             "get": {
                 "summary": "An official's personal link to a bulletin (signed, expiring, logged)",
                 "parameters": TOKEN,
-                "responses": {"200": HTML, "403": HTML, "410": HTML},
+                "responses": {"200": HTML, "403": HTML, "404": HTML, "410": HTML},
             }
         },
         "/b/{token}/stix": {
             "get": {
                 "summary": "The bulletin's STIX bundle, the indicators this official may see",
                 "parameters": TOKEN,
-                "responses": {"200": json_body({"type": "object"}, "STIX bundle"), "403": HTML, "410": HTML},
+                "responses": {
+                    "200": json_body({"type": "object"}, "STIX bundle"),
+                    "403": HTML,
+                    "404": HTML,
+                    "410": HTML,
+                },
             }
         },
         "/b/{token}/indicators.csv": {
             "get": {
                 "summary": "The indicators this official may see, as CSV",
                 "parameters": TOKEN,
-                "responses": {"200": CSV, "403": HTML, "410": HTML},
+                "responses": {"200": CSV, "403": HTML, "404": HTML, "410": HTML},
             }
         },
     }

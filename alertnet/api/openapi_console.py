@@ -12,6 +12,7 @@ SESSION: list[dict[str, list[str]]] = [{"console": []}]
 SIGN_IN = {"description": "not signed in: to the sign-in page (Location: /console/sign-in)"}
 SEE_OTHER = {"description": "done: to the page that shows the result (Location)"}
 FORBIDDEN = {**HTML, "description": "the CSRF token is missing or wrong, or the role may not do this"}
+GONE_OR_DONE = {"404": HTML, "409": {**HTML, "description": "already closed or decided"}}
 DRAFT_ID = [{"name": "draft_id", "in": "path", "required": True, "schema": {"type": "string"}}]
 HELD = {
     "type": "object",
@@ -164,34 +165,22 @@ def console_paths() -> dict[str, Any]:
                 responses={"404": HTML, "409": HTML},
             )
         },
-        "/console/alerts/{alert_id}/{kind}": {
+        "/console/alerts/{alert_id}/cancel": {
             "post": form(
-                "The prepared correction: cancel (sent in error) or all-clear",
-                params=[
-                    *alert,
-                    {
-                        "name": "kind",
-                        "in": "path",
-                        "required": True,
-                        "schema": {"enum": ["cancel", "all-clear"]},
-                    },
-                ],
-                responses={"404": HTML, "409": HTML},
+                "The prepared Cancel: sent in error", params=alert, responses={"404": HTML, "409": HTML}
             )
         },
-        "/console/alerts/{alert_id}/{decision}": {
+        "/console/alerts/{alert_id}/all-clear": {
+            "post": form("The prepared all-clear", params=alert, responses=GONE_OR_DONE)
+        },
+        "/console/alerts/{alert_id}/approve": {
             "post": form(
-                "A second director approves or rejects a held alert",
-                params=[
-                    *alert,
-                    {
-                        "name": "decision",
-                        "in": "path",
-                        "required": True,
-                        "schema": {"enum": ["approve", "reject"]},
-                    },
-                ],
-                responses={"404": HTML, "409": HTML},
+                "A second director approves a held alert", params=alert, responses={"404": HTML, "409": HTML}
+            )
+        },
+        "/console/alerts/{alert_id}/reject": {
+            "post": form(
+                "A second director rejects a held alert", params=alert, responses={"404": HTML, "409": HTML}
             )
         },
         "/console/static": {
@@ -200,7 +189,11 @@ def console_paths() -> dict[str, Any]:
                 "parameters": [
                     {"name": "filename", "in": "path", "required": True, "schema": {"type": "string"}}
                 ],
-                "responses": {"200": {"description": "the file"}, "404": {"description": "no such file"}},
+                "responses": {
+                    "200": {"description": "the file"},
+                    "403": {"description": "the folder itself is not listed"},
+                    "404": {"description": "no such file"},
+                },
             }
         },
         "/v1/approvals": {

@@ -9,6 +9,7 @@ from alertnet.api.openapi_schemas import HTML, ITEM_AUDIENCE, error_body, json_b
 from alertnet.domain.digest import CATEGORIES, ITEM_FIELDS, MAX_BODY, MAX_LINK, MAX_TITLE, TEST_MAX_ADDRESSES
 
 BEARER: list[dict[str, list[str]]] = [{"bearer": []}]
+PLAIN = {"text/plain": {"schema": {"type": "string"}}}
 ITEM_PROPERTIES: dict[str, Any] = {
     "title": {"type": "string", "minLength": 1, "maxLength": MAX_TITLE},
     "body": {"type": "string", "minLength": 1, "maxLength": MAX_BODY, "description": "Markdown"},
@@ -25,8 +26,80 @@ ITEM_REQUEST = {
     "properties": ITEM_PROPERTIES,
 }
 ITEM_PATCH = {**ITEM_REQUEST, "required": [], "minProperties": 1}
-ITEM = {"type": "object", "required": ["id", "issue", "title"], "properties": {"id": {"type": "string"}}}
-ISSUE = {"type": "object", "required": ["number", "state"], "properties": {"number": {"type": "integer"}}}
+ITEM = {
+    "type": "object",
+    "required": ["id", "issue", "title", "body", "category", "audience", "position"],
+    "properties": {
+        "id": {"type": "string"},
+        "issue": {"type": "integer"},
+        "title": {"type": "string"},
+        "body": {"type": "string"},
+        "link": {"type": "string"},
+        "category": {"type": "string"},
+        "audience": {"type": "object"},
+        "position": {"type": "integer"},
+        "bulletin": {"type": "string"},
+        "tlp": {"type": "string"},
+        "links": {"type": "object", "additionalProperties": {"type": "string"}},
+    },
+}
+ITEMS = {
+    "type": "object",
+    "required": ["issue", "items"],
+    "properties": {"issue": {"type": "integer"}, "items": {"type": "array", "items": ITEM}},
+}
+WITHDRAWN = {
+    "type": "object",
+    "required": ["withdrawn", "issue"],
+    "properties": {"withdrawn": {"type": "string"}, "issue": {"type": "integer"}},
+}
+ISSUE = {
+    "type": "object",
+    "required": ["number", "state"],
+    "properties": {
+        "number": {"type": "integer"},
+        "state": {"type": "string"},
+        "approved": {"type": "boolean"},
+        "items": {"type": "array", "items": {"type": "object"}},
+    },
+}
+PREVIEW = {
+    "type": "object",
+    "required": ["issue", "official", "would_receive", "items", "subject", "html", "text"],
+    "properties": {
+        "issue": {"type": "integer"},
+        "official": {"type": "string"},
+        "would_receive": {"type": "boolean"},
+        "items": {"type": "array", "items": {"type": "string"}},
+        "subject": {"type": "string"},
+        "html": {"type": "string"},
+        "text": {"type": "string"},
+    },
+}
+TEST_SENT = {
+    "type": "object",
+    "required": ["issue", "sent_to", "subject", "today"],
+    "properties": {
+        "issue": {"type": "integer"},
+        "sent_to": {"type": "array", "items": {"type": "string"}},
+        "subject": {"type": "string"},
+        "today": {"type": "integer"},
+    },
+}
+PROBLEMS = {
+    "type": "object",
+    "required": ["addresses"],
+    "properties": {
+        "addresses": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["email", "suppressed"],
+                "properties": {"email": {"type": "string"}, "suppressed": {"type": "boolean"}},
+            },
+        }
+    },
+}
 NUMBER = [{"name": "number", "in": "path", "required": True, "schema": {"type": "integer", "minimum": 1}}]
 ITEM_ID = [{"name": "item_id", "in": "path", "required": True, "schema": {"type": "string"}}]
 DENIED = {"401": error_body("missing or bad token"), "403": error_body("this sender's role may not")}
@@ -46,7 +119,7 @@ def digest_paths() -> dict[str, Any]:
                 "parameters": [
                     {"name": "issue", "in": "query", "required": False, "schema": {"type": "integer"}}
                 ],
-                "responses": {"200": json_body(ITEM, "the items"), **DENIED, "422": error_body("bad issue")},
+                "responses": {"200": json_body(ITEMS, "the items"), **DENIED, "422": error_body("bad issue")},
             },
             "post": {
                 "summary": "Add an item to the open issue (editor, director)",
@@ -73,7 +146,7 @@ def digest_paths() -> dict[str, Any]:
                 "security": BEARER,
                 "parameters": ITEM_ID,
                 "responses": {
-                    "200": json_body(ITEM, "withdrawn"),
+                    "200": json_body(WITHDRAWN, "withdrawn"),
                     **DENIED,
                     "404": error_body("no such item"),
                     "409": error_body("its issue went out"),
@@ -95,7 +168,7 @@ def digest_paths() -> dict[str, Any]:
                     {"name": "official", "in": "query", "required": True, "schema": {"type": "string"}}
                 ],
                 "responses": {
-                    "200": json_body(ISSUE, "subject, html, text"),
+                    "200": json_body(PREVIEW, "subject, html, text"),
                     **DENIED,
                     "400": error_body("official is required"),
                     "404": error_body("no such official"),
@@ -128,7 +201,7 @@ def digest_paths() -> dict[str, Any]:
                     }
                 ),
                 "responses": {
-                    "202": json_body(ISSUE, "sent to those addresses"),
+                    "202": json_body(TEST_SENT, "sent to those addresses"),
                     **EDIT,
                     "409": error_body("no items, or the daily limit"),
                 },
@@ -170,7 +243,7 @@ def digest_paths() -> dict[str, Any]:
             "get": {
                 "summary": "Addresses that bounce or complain, and whether suppressed (director, viewer)",
                 "security": BEARER,
-                "responses": {"200": json_body(ITEM, "addresses"), **DENIED},
+                "responses": {"200": json_body(PROBLEMS, "addresses"), **DENIED},
             }
         },
         "/digest/": {"get": {"summary": "The weekly update's public archive", "responses": {"200": HTML}}},
@@ -178,7 +251,7 @@ def digest_paths() -> dict[str, Any]:
             "get": {
                 "summary": "A sent issue's public page (statewide items only)",
                 "parameters": NUMBER,
-                "responses": {"200": HTML, "404": {"description": "no such issue"}},
+                "responses": {"200": HTML, "404": {"description": "no such issue", "content": PLAIN}},
             }
         },
         "/u/{token}": {
@@ -194,9 +267,23 @@ def digest_paths() -> dict[str, Any]:
                 "parameters": [
                     {"name": "token", "in": "path", "required": True, "schema": {"type": "string"}}
                 ],
+                "requestBody": {
+                    "required": True,
+                    "content": {
+                        "application/x-www-form-urlencoded": {
+                            "schema": {
+                                "type": "object",
+                                "properties": {
+                                    "List-Unsubscribe": {"const": "One-Click"},
+                                    "action": {"enum": ["unsubscribe", "subscribe"]},
+                                },
+                            }
+                        }
+                    },
+                },
                 "responses": {
                     "200": HTML,
-                    "400": {"description": "neither one-click nor an action"},
+                    "400": {"description": "neither one-click nor an action", "content": PLAIN},
                     "404": HTML,
                 },
             },

@@ -115,6 +115,7 @@ ACK_LIST = {
     },
 }
 HTML = {"description": "HTML page", "content": {"text/html": {"schema": {"type": "string"}}}}
+PLAIN = {"description": "no such alert", "content": {"text/plain": {"schema": {"type": "string"}}}}
 TOKEN = [{"name": "token", "in": "path", "required": True, "schema": {"type": "string"}}]
 KEYS = {
     "type": "object",

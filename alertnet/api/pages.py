@@ -61,7 +61,11 @@ async def unsubscribe(request: web.Request) -> web.Response:
     button: unsubscribed at once, no further page to confirm. `action=subscribe` joins again."""
     service = request.app[SERVICES].subscriptions
     token = request.match_info["token"]
-    form = await request.post()
+    try:
+        form = await request.post()
+    except (ValueError, AssertionError, LookupError) as error:  # bad encoding, boundary or charset
+        text = f"body: not a readable form ({error})"
+        return web.Response(status=400, text=text, content_type="text/plain")
     action = form.get("action")
     try:
         if action == "subscribe":

@@ -72,7 +72,11 @@ class SendGridEvents:
     def verify(self, body: bytes, signature: str, timestamp: str, *, now: float | None = None) -> bool:
         """True when the signature over timestamp + body holds and the timestamp is fresh."""
         now = time.time() if now is None else now
-        fresh = timestamp.isdigit() and abs(now - int(timestamp)) <= EVENT_MAX_AGE_SECONDS
+        fresh = (
+            timestamp.isascii()
+            and timestamp.isdigit()
+            and abs(now - int(timestamp[:20])) <= EVENT_MAX_AGE_SECONDS
+        )
         # No key (sendgrid.event_public_key unset) means nothing can be verified: refuse.
         verifier = self._webhook() if fresh and signature else None
         if verifier is None or not verifier.public_key:

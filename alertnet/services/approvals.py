@@ -28,11 +28,16 @@ class ApprovalService:
         self.alerts = alerts
         self.audit = audit
 
-    async def get(self, sender: Sender, alert_id: str) -> HeldAlert:
-        if sender.role is not SenderRole.DIRECTOR and sender.role is not SenderRole.VIEWER:
+    async def _may_see(self, sender: Sender, **detail: str) -> None:
+        """Directors and viewers see held alerts; anyone else is refused, and the refusal audited."""
+        if sender.role not in (SenderRole.DIRECTOR, SenderRole.VIEWER):
+            await self.audit.record(actor=sender.name, action="approvals_read", outcome="forbidden", **detail)
             raise NotPermitted(
                 f"sender role '{sender.role.value}' may not see held alerts; director, viewer may"
             )
+
+    async def get(self, sender: Sender, alert_id: str) -> HeldAlert:
+        await self._may_see(sender, alert_id=alert_id[:64])
         held = await self.store.get(alert_id)
         if held is None:
             raise NotFound(f"alert_id: no alert '{alert_id}' is or was waiting for approval")
@@ -40,10 +45,7 @@ class ApprovalService:
 
     async def pending(self, sender: Sender) -> list[dict[str, Any]]:
         """Every alert still waiting, oldest first (directors and viewers)."""
-        if sender.role not in (SenderRole.DIRECTOR, SenderRole.VIEWER):
-            raise NotPermitted(
-                f"sender role '{sender.role.value}' may not see held alerts; director, viewer may"
-            )
+        await self._may_see(sender)
         found = [await self.store.get(i) for i in await self.store.pending()]
         return [h.view() for h in found if h is not None]
 

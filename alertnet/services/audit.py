@@ -64,8 +64,14 @@ class AuditService:
 
     async def trail(self, sender: Sender, limit: int, *, refused: bool = False) -> list[dict[str, Any]]:
         """The newest `limit` audit entries, newest first; with `refused`, the requests refused for their
-        credentials instead. Raises MayNotRead for other roles."""
+        credentials instead. Raises MayNotRead for other roles (the refusal is audited)."""
         if not may_read_audit(sender.role):
+            await self.audit.record(
+                actor=sender.name,
+                action="audit_read",
+                outcome="forbidden",
+                stream="refused" if refused else "trail",
+            )
             readers = ", ".join(sorted(r.value for r in AUDIT_READERS))
             raise MayNotRead(
                 f"sender role '{sender.role.value}' may not read the audit trail; roles that may: {readers}"
