@@ -3,7 +3,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-$(shell (cat pyproject.toml; python3 --version) | sha1sum | cut -c1-12)
 
-.PHONY: install run test lint format bench browser clean
+.PHONY: install run test test-faults lint format bench browser clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -24,7 +24,11 @@ browser:
 	@test -f tests/axe/node_modules/axe-core/axe.min.js || (command -v npm >/dev/null 2>&1 && npm ci --prefix tests/axe --no-audit --no-fund --silent) || echo "npm not found: the accessibility checks will be skipped"
 
 test: install browser
-	$(VENV)/bin/pytest -q
+	$(VENV)/bin/pytest -q -m "not faults"
+
+# The slowest fault scenarios (a scheduler killed mid-step, several schedulers at once); .ci/run runs them.
+test-faults: install
+	$(VENV)/bin/pytest -q -m faults
 
 lint: install
 	$(VENV)/bin/ruff check alertnet tests bench

@@ -43,6 +43,7 @@ def faulty_stack(redis_server: RedisProcess, tmp_path: Path) -> Iterator[Stack]:
     stop_stack(stack)
 
 
+@pytest.mark.faults
 @pytest.mark.timeout(150)
 def test_a_fan_out_through_failing_providers_ends_exactly_once(faulty_stack: Stack, tmp_path: Path) -> None:
     stack = faulty_stack
