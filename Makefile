@@ -24,11 +24,12 @@ browser:
 	@test -f tests/axe/node_modules/axe-core/axe.min.js || (command -v npm >/dev/null 2>&1 && npm ci --prefix tests/axe --no-audit --no-fund --silent) || echo "npm not found: the accessibility checks will be skipped"
 
 test: install browser
-	$(VENV)/bin/pytest -q -m "not faults"
+	$(VENV)/bin/pytest -q -m "not faults and not scale"
 
-# The slowest fault scenarios (a scheduler killed mid-step, several schedulers at once); .ci/run runs them.
+# The slowest scenarios: faults (workers, schedulers and Redis killed, failing providers) and state size
+# (50,000 officials); .ci/run runs them after make test.
 test-faults: install
-	$(VENV)/bin/pytest -q -m faults
+	$(VENV)/bin/pytest -q -m "faults or scale"
 
 lint: install
 	$(VENV)/bin/ruff check alertnet tests bench

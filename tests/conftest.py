@@ -15,6 +15,7 @@ import pytest
 import redis
 import requests
 
+from alertnet.store import keys as k
 from alertnet.store.server import RedisProcess, start_redis
 from bench.stack import HubProcesses, base_env, wait_http
 
@@ -82,6 +83,26 @@ class Stack(HubProcesses):
         response.raise_for_status()
         result: dict[str, Any] = response.json()
         return result
+
+    def audit_entries(self) -> list[dict[str, str]]:
+        """Every entry of the audit trail, oldest first, as text."""
+        conn = redis.Redis.from_url(self.settings.redis_url)
+        try:
+            return [
+                {key.decode(): value.decode() for key, value in fields.items()}
+                for _, fields in conn.xrange(k.AUDIT_STREAM)
+            ]
+        finally:
+            conn.close()
+
+    def settled_sms(self, since: float, expected: int, settle: float = 1.0) -> list[dict[str, Any]]:
+        """The SMS the simulator received since `since`, once `expected` arrived (or 30 s passed) and
+        `settle` more seconds brought nothing else."""
+        deadline = time.monotonic() + 30
+        while len(self.sim_messages("sms", since=since)) < expected and time.monotonic() < deadline:
+            time.sleep(0.3)
+        time.sleep(settle)
+        return self.sim_messages("sms", since=since)
 
     def wait_settled(self, token: str, alert_id: str, timeout: float = 60) -> dict[str, Any]:
         deadline = time.monotonic() + timeout

@@ -11,14 +11,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import redis
 import requests
 
 from alertnet.domain.alert_request import example_alert_request
 from alertnet.domain.contacts import Official
 from alertnet.domain.registry_csv import parse_registry
 from alertnet.domain.registry_sample import generate_registry
-from alertnet.store import keys as k
 from alertnet.store.server import RedisProcess
 from tests.conftest import Stack, start_stack, stop_stack
 
@@ -56,24 +54,8 @@ def statewide(status: str = "Actual", channels: list[str] | None = None) -> dict
     return body
 
 
-def sms_since(hub: Stack, since: float, expected: int, settle: float = 1.5) -> list[dict[str, Any]]:
-    deadline = time.monotonic() + 30
-    while len(hub.sim_messages("sms", since=since)) < expected and time.monotonic() < deadline:
-        time.sleep(0.3)
-    time.sleep(settle)  # and nothing more after that
-    return hub.sim_messages("sms", since=since)
-
-
 def outcomes(hub: Stack, action: str) -> list[tuple[str, str]]:
-    conn = redis.Redis.from_url(hub.settings.redis_url)
-    try:
-        return [
-            (f[b"actor"].decode(), f[b"outcome"].decode())
-            for _, f in conn.xrange(k.AUDIT_STREAM)
-            if f.get(b"action") == action.encode()
-        ]
-    finally:
-        conn.close()
+    return [(e["actor"], e["outcome"]) for e in hub.audit_entries() if e.get("action") == action]
 
 
 def test_a_large_actual_alert_waits_for_a_second_director(hub: Stack, officials: list[Official]) -> None:
@@ -90,12 +72,12 @@ def test_a_large_actual_alert_waits_for_a_second_director(hub: Stack, officials:
     assert ("dir-ann", "forbidden") in outcomes(hub, "alert_approve")
     assert call(hub, ann, "GET", f"/v1/alerts/{alert_id}").status_code == 404  # not sent
     assert [p["id"] for p in call(hub, viewer, "GET", "/v1/approvals").json()["pending"]] == [alert_id]
-    assert sms_since(hub, since, 0) == []
+    assert hub.settled_sms(since, 0, settle=1.5) == []
     approved = call(hub, bob, "POST", f"/v1/alerts/{alert_id}/approve")
     assert approved.status_code == 202 and approved.json()["id"] == alert_id
     again = call(hub, bob, "POST", f"/v1/alerts/{alert_id}/approve")
     assert again.status_code == 409
-    sent = sms_since(hub, since, len(mobiles))
+    sent = hub.settled_sms(since, len(mobiles), settle=1.5)
     assert sorted(m["to"] for m in sent) == mobiles  # each official once
     record = call(hub, ann, "GET", f"/v1/alerts/{alert_id}").json()
     assert record["alert"]["sender"] == "dir-ann"
@@ -112,7 +94,7 @@ def test_a_rejected_alert_is_never_sent_and_small_or_drill_alerts_never_wait(
     rejected = call(hub, dee, "POST", f"/v1/alerts/{held['id']}/reject", {"reason": "wrong county"})
     assert rejected.status_code == 200 and rejected.json()["state"] == "rejected"
     assert call(hub, dee, "POST", f"/v1/alerts/{held['id']}/approve").status_code == 409
-    assert sms_since(hub, since, 0) == []
+    assert hub.settled_sms(since, 0, settle=1.5) == []
     drill = call(hub, cy, "POST", "/v1/alerts", statewide("Exercise"))
     assert drill.status_code == 202 and "verification_code" in drill.json()  # sent at once
     school = next(o for o in officials if o.school)
@@ -153,4 +135,4 @@ def test_the_configured_fallback_sends_it_unapproved_and_says_so(fallback_hub: S
     assert view["state"] == "sent_unapproved"
     assert ("fallback", "sent_unapproved") in outcomes(hub, "alert_fallback_send")
     mobiles = [o.mobile for o in parse_registry(generate_registry(30, seed=21)) if o.active and o.mobile]
-    assert len(sms_since(hub, since, len(mobiles))) == len(mobiles)
+    assert len(hub.settled_sms(since, len(mobiles), settle=1.5)) == len(mobiles)

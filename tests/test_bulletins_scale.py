@@ -59,6 +59,7 @@ def takers(officials: list[Official], districts: list[str]) -> list[Official]:
     return [o for o in officials if Subscription.CYBER in o.subscriptions and o.district in districts]
 
 
+@pytest.mark.scale
 def test_amber_for_three_districts_then_a_critical_bulletin_and_an_alert_during_the_digest(
     hub: Stack, officials: list[Official]
 ) -> None:

@@ -10,13 +10,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import redis
 import requests
 
 from alertnet.domain.contacts import Official
 from alertnet.domain.registry_csv import parse_registry
 from alertnet.domain.registry_sample import generate_registry
-from alertnet.store import keys as k
 from alertnet.store.server import RedisProcess
 from tests.conftest import Stack, start_stack, stop_stack
 
@@ -62,15 +60,7 @@ def sign_in(hub: Stack, name: str, password: str = PASSWORD) -> tuple[requests.S
 
 
 def audit_actions(hub: Stack, actor: str) -> list[tuple[str, str]]:
-    conn = redis.Redis.from_url(hub.settings.redis_url)
-    try:
-        return [
-            (f[b"action"].decode(), f[b"outcome"].decode())
-            for _, f in conn.xrange(k.AUDIT_STREAM)
-            if f.get(b"actor") == actor.encode()
-        ]
-    finally:
-        conn.close()
+    return [(e["action"], e["outcome"]) for e in hub.audit_entries() if e.get("actor") == actor]
 
 
 def test_sign_in_sets_a_strict_session_cookie_and_every_form_needs_its_token(hub: Stack) -> None:
@@ -197,16 +187,8 @@ def test_an_exercise_and_an_actual_alert_composed_reviewed_and_sent_once(
     assert cancelled.status_code == 200 and "CANCELLED" in cancelled.text
     twice = browser.post(f"{hub.api}{cancel.group(1)}", data={"csrf": token}, timeout=30)
     assert twice.status_code == 409
-    got = sms_settled(hub, since, len(reached))
+    got = hub.settled_sms(since, len(reached))
     assert sorted(m["to"] for m in got) == sorted(reached) and all("CANCEL" in m["body"] for m in got)
-
-
-def sms_settled(hub: Stack, since: float, expected: int) -> list[dict[str, object]]:
-    deadline = time.monotonic() + 30
-    while len(hub.sim_messages("sms", since=since)) < expected and time.monotonic() < deadline:
-        time.sleep(0.3)
-    time.sleep(1.0)
-    return hub.sim_messages("sms", since=since)
 
 
 def test_a_director_adds_a_console_user_who_can_sign_in_and_sees_only_their_lane(hub: Stack) -> None:

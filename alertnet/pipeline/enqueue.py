@@ -160,7 +160,13 @@ class Dispatcher:
                 continue
             batch = Batch.from_json(batch_id, raw)
             status = self._job_status(batch.job_id)
-            if status in (JobStatus.QUEUED, JobStatus.DEFERRED, JobStatus.SCHEDULED):
+            waiting = status in (JobStatus.DEFERRED, JobStatus.SCHEDULED) or (
+                # A job still marked queued may have been taken off its queue by a worker that died (or
+                # lost Redis) before it could mark it started: only one still in the queue is waiting.
+                status is JobStatus.QUEUED
+                and self.redis.lpos(self.queues[batch.queue].key, batch.job_id or batch.id) is not None
+            )
+            if waiting:
                 # Still waiting its turn behind other work: not stalled.
                 self.redis.zadd(k.BATCH_LEASES, {batch_id: now + k.BATCH_LEASE_SECONDS}, xx=True)
                 continue
