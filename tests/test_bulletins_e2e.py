@@ -39,7 +39,14 @@ SEED = 23
 
 @pytest.fixture(scope="module")
 def hub(redis_server: RedisProcess, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    started = start_stack(redis_server, tmp_path_factory.mktemp("bulletin-data"), db=DB)
+    # The digest cut-off is its send moment here (see tests/test_digest_e2e.py), whatever the hour.
+    started = start_stack(
+        redis_server,
+        tmp_path_factory.mktemp("bulletin-data"),
+        db=DB,
+        ALERTNET_DIGEST_CUTOFF_DAY="friday",
+        ALERTNET_DIGEST_CUTOFF_TIME="10:00",
+    )
     yield started
     stop_stack(started)
 

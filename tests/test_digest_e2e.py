@@ -35,6 +35,11 @@ def hub(redis_server: RedisProcess, tmp_path_factory: pytest.TempPathFactory) ->
         redis_server,
         tmp_path_factory.mktemp("digest-data"),
         db=DB,
+        # The cut-off is the send moment here, so items added at any hour of the week land in the issue these
+        # tests approve; between the shipped Thursday cut-off and the Friday send they would go to the issue
+        # after it (tests/test_digest.py covers that window against a fixed clock).
+        ALERTNET_DIGEST_CUTOFF_DAY="friday",
+        ALERTNET_DIGEST_CUTOFF_TIME="10:00",
         # Small email requests, so a worker killed mid-send leaves work behind it.
         ALERTNET_PIPELINE_EMAIL_BATCH="50",
         ALERTNET_SENDGRID_BATCH_SIZE="50",
