@@ -66,6 +66,7 @@ def start_redis(data_dir: Path, *, port: int | None = None, persistent: bool = T
     data_dir.mkdir(parents=True, exist_ok=True)
     port = port or free_port()
     args = [server_binary(), "--bind", "127.0.0.1", "--port", str(port), "--dir", str(data_dir), "--save", ""]
+    args += ["--databases", "32"]  # the test suite gives each module's stack a database of its own
     args += ["--appendonly", "yes", "--appendfsync", "everysec"] if persistent else ["--appendonly", "no"]
     process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     server = RedisProcess(process, port, data_dir)
