@@ -34,6 +34,7 @@ from alertnet.services.digest import DigestService
 from alertnet.services.fanout import FanOut
 from alertnet.services.health import HealthService
 from alertnet.services.registry import RegistryService
+from alertnet.services.registry_uploads import RegistryUploadService
 from alertnet.services.reminders import ReminderService
 from alertnet.services.senders import SenderService
 from alertnet.services.subscriptions import SubscriptionService
@@ -51,6 +52,7 @@ from alertnet.store.digest import DigestStore, SubscriptionStore
 from alertnet.store.files import load_or_create_secret, load_or_create_signer, read_public_key
 from alertnet.store.messages import MessageStore
 from alertnet.store.registry import OfficialStore, SenderStore
+from alertnet.store.registry_uploads import RegistryUploadStore
 from alertnet.store.webhooks import HandledRequests
 
 T = TypeVar("T")
@@ -65,6 +67,7 @@ class Services:
     acks: AckService
     senders: SenderService
     registry: RegistryService
+    registry_uploads: RegistryUploadService
     audit: AuditService
     webhooks: WebhookService
     health: HealthService
@@ -184,6 +187,7 @@ def build_services(settings: Settings) -> Services:
         audit=audit,
         links=links,
     )
+    registry = RegistryService(officials, audit)
     return Services(
         settings=settings,
         accounts=accounts,
@@ -195,7 +199,14 @@ def build_services(settings: Settings) -> Services:
         alerts=alert_service,
         acks=ack_service,
         senders=SenderService(senders, audit),
-        registry=RegistryService(officials, audit),
+        registry=registry,
+        registry_uploads=RegistryUploadService(
+            uploads=RegistryUploadStore(conn),
+            officials=officials,
+            registry=registry,
+            digest=digest,
+            audit=audit,
+        ),
         audit=AuditService(audit, signer),
         webhooks=webhooks,
         digest=digest,

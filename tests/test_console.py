@@ -205,3 +205,85 @@ def test_a_director_adds_a_console_user_who_can_sign_in_and_sees_only_their_lane
     assert editor.get(f"{hub.api}/console/people", timeout=30).status_code == 403
     assert ("senders_read", "forbidden") in audit_actions(hub, "ed-gil")
     assert ("sender_add", "accepted") in audit_actions(hub, "dir-fay")
+
+
+def test_an_update_is_prefilled_from_the_alert_keeps_its_status_and_reaches_the_same_people(
+    hub: Stack, officials: list[Official]
+) -> None:
+    add_user(hub, "dir-uma", "director")
+    browser, home = sign_in(hub, "dir-uma")
+    csrf = csrf_of(home.text)
+    district = officials[1].district
+    reached = {o.mobile for o in officials if o.district == district and o.mobile}
+    since = time.time()
+    base = compose(hub, browser, csrf, "Exercise", district)
+    sent = browser.post(base + "/send", data={"csrf": csrf}, timeout=30)
+    assert sent.status_code == 200
+    hub.settled_sms(since, len(reached))
+    alert_id = sent.url.rsplit("/", 1)[1]
+
+    draft = browser.post(f"{hub.api}/console/alerts/{alert_id}/update", data={"csrf": csrf}, timeout=30)
+    assert draft.status_code == 200 and "/console/drafts/" in draft.url
+    assert "EXERCISE" in draft.text and f'An update of <a href="/console/alerts/{alert_id}">' in draft.text
+    assert 'value="Lockdown"' in draft.text and f">{district}</textarea>" in draft.text  # pre-filled
+    fields = dict(re.findall(r'<input name="(event|headline)"[^>]*value="([^"]*)"', draft.text))
+    form = {"csrf": csrf, "action": "review", "audience_kind": "districts", "audience_values": district}
+    form.update(fields, headline="Lockdown continues: stay inside", severity="Severe")
+    form.update(urgency="Immediate", certainty="Observed", channels=["sms"])
+    review = browser.post(draft.url, data=form, timeout=30)
+    assert review.url == draft.url + "/review", review.text[:500]
+    since = time.time()
+    update = browser.post(draft.url + "/send", data={"csrf": csrf}, timeout=30)
+    assert update.status_code == 200 and "EXERCISE" in update.text
+    got = hub.settled_sms(since, len(reached))
+    assert sorted(m["to"] for m in got) == sorted(reached)
+    assert all(m["body"].startswith("EXERCISE") and "stay inside" in m["body"] for m in got)
+    token = hub.add_sender("viewer-uma", "viewer")
+    record = hub.status(token, update.url.rsplit("/", 1)[1])["alert"]
+    assert record["msgType"] == "Update" and record["references"] == [alert_id]
+    assert record["status"] == "Exercise"
+
+    # Once the alert is cleared, there is nothing left to update.
+    cleared = browser.post(f"{hub.api}/console/alerts/{alert_id}/all-clear", data={"csrf": csrf}, timeout=30)
+    assert cleared.status_code == 200
+    late = browser.post(f"{hub.api}/console/alerts/{alert_id}/update", data={"csrf": csrf}, timeout=30)
+    assert late.status_code == 409 and "closed" in late.text
+
+
+def test_the_live_view_shows_escalation_steps_due_and_replies_from_those_reached(
+    hub: Stack, officials: list[Official]
+) -> None:
+    add_user(hub, "dir-liv", "director")
+    browser, home = sign_in(hub, "dir-liv")
+    csrf = csrf_of(home.text)
+    district = officials[2].district
+    here = [o for o in officials if o.district == district and o.mobile]
+    elsewhere = next(o for o in officials if o.district != district and o.mobile)
+    since = time.time()
+    base = compose(hub, browser, csrf, "Exercise", district)
+    sent = browser.post(base + "/send", data={"csrf": csrf}, timeout=30)
+    assert sent.status_code == 200
+    hub.settled_sms(since, len(here))
+    # The exercise policy's two steps (config/escalation.toml) are both still due.
+    steps = re.findall(r'<tr class="(done|due)" data-wave="(\d)">', sent.text)
+    assert steps == [("due", "1"), ("due", "2")], sent.text[:2000]
+    assert len(re.findall(r"due in [0-2] min \d+ s", sent.text)) == 2
+
+    said = "Buses are still outside, what do we do with them"
+    hub_number = hub.settings.twilio.sms_from[0]
+    for official in (here[0], elsewhere):
+        text = {"from": official.mobile, "body": said, "to": hub_number}
+        replied = requests.post(f"{hub.sim}/sim/reply", json=text, timeout=30)
+        assert replied.status_code == 200, replied.text
+    page = browser.get(sent.url, timeout=30).text
+    replies = page[page.index('data-testid="replies"') :]
+    assert f"<strong>{here[0].name}</strong>: {said}" in replies
+    assert elsewhere.name not in replies  # not reached by this alert: not a reply to it
+    # The live stream carries the same fragment.
+    with browser.get(sent.url + "/events", stream=True, timeout=30) as stream:
+        first = ""
+        for chunk in stream.iter_content(chunk_size=None, decode_unicode=True):
+            first += chunk.replace("\r\n", "\n")  # aiohttp-sse ends its lines with CRLF
+            if "\n\n" in first:
+                break
+    assert "Escalation" in first and said in first

@@ -5,6 +5,7 @@ the rules are in `services.console` and `services.accounts`."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -30,9 +31,12 @@ routes = web.RouteTableDef()
 STATIC = Path(__file__).resolve().parent.parent / "static"
 PRIVATE = {"Cache-Control": "no-store", "X-Frame-Options": "DENY", "Referrer-Policy": "no-referrer"}
 LIVE_SECONDS = 6 * 3600
+DIGEST_LANE = ("/console/digest", "The weekly update: items, preview, test, approve", "lane-digest")
+BULLETIN_LANE = ("/console/bulletins/new", "Publish a cyber bulletin", "lane-bulletins")
 LANES = {
-    SenderRole.CYBER_PUBLISHER: "Cyber bulletins: POST /v1/bulletins (the bulletin form comes next).",
-    SenderRole.EDITOR: "The weekly update: /v1/digest/items (the console's editor pages come next).",
+    SenderRole.CYBER_PUBLISHER: [BULLETIN_LANE],
+    SenderRole.EDITOR: [DIGEST_LANE],
+    SenderRole.DIRECTOR: [DIGEST_LANE, BULLETIN_LANE],
 }
 
 
@@ -81,7 +85,7 @@ async def home(request: web.Request) -> web.Response:
         may_compose=sender.role is SenderRole.DIRECTOR,
         alerts=await console.recent(sender) if may_watch else None,
         held=await request.app[SERVICES].approvals.pending(sender) if may_watch else [],
-        lanes=[LANES[sender.role]] if sender.role in LANES else [],
+        lanes=LANES.get(sender.role, []),
     )
     return html_page(page)
 
@@ -277,18 +281,19 @@ async def watch_events(request: web.Request) -> web.StreamResponse:
     alert_id = request.match_info["alert_id"]
     console = request.app[SERVICES].console
     try:
-        await console.watch(sender, alert_id)
+        since = await console.live_since(sender, alert_id)
     except (NotPermitted, NotFound) as error:
         return refused_page(sender, csrf, error)
     last = ""
     async with sse_response(request, headers=PRIVATE) as stream:
         deadline = time.monotonic() + LIVE_SECONDS
-        while stream.is_connected() and time.monotonic() < deadline:
-            html = console_page("progress", view=await console.live(alert_id))
-            if html != last:
-                await stream.send(html, event="progress")
-                last = html
-            await asyncio.sleep(1.0)
+        with contextlib.suppress(ConnectionResetError):  # the browser left between two sends
+            while stream.is_connected() and time.monotonic() < deadline:
+                html = console_page("progress", view=await console.live(alert_id, since))
+                if html != last:
+                    await stream.send(html, event="progress")
+                    last = html
+                await asyncio.sleep(1.0)
     return stream
 
 
@@ -312,6 +317,18 @@ async def cancel(request: web.Request) -> web.Response:
 @routes.post("/console/alerts/{alert_id}/all-clear")
 async def all_clear(request: web.Request) -> web.Response:
     return await _correct(request, "all-clear")
+
+
+@routes.post("/console/alerts/{alert_id}/update")
+async def prepare_update(request: web.Request) -> web.Response:
+    """A draft Update pre-filled from the alert, with its status; reviewed and sent like any draft."""
+    sender, csrf = await require_console(request)
+    await posted_form(request)
+    try:
+        draft = await request.app[SERVICES].console.prepare_update(sender, request.match_info["alert_id"])
+    except (NotPermitted, NotFound, Conflict) as error:
+        return refused_page(sender, csrf, error)
+    raise web.HTTPSeeOther(f"/console/drafts/{draft.id}")
 
 
 @routes.post("/console/alerts/{alert_id}/remind")

@@ -10,6 +10,8 @@ from alertnet import __version__
 from alertnet.api.openapi_bulletins import bulletin_paths
 from alertnet.api.openapi_common import complete
 from alertnet.api.openapi_console import console_paths
+from alertnet.api.openapi_console_editors import console_editor_paths
+from alertnet.api.openapi_console_registry import console_registry_paths
 from alertnet.api.openapi_digest import digest_paths
 from alertnet.api.openapi_schemas import (
     ACCEPTED,
@@ -335,6 +337,8 @@ def document() -> dict[str, Any]:
             **digest_paths(),
             **bulletin_paths(),
             **console_paths(),
+            **console_registry_paths(),
+            **console_editor_paths(),
         },
     }
     complete(doc["paths"])

@@ -165,6 +165,13 @@ def console_paths() -> dict[str, Any]:
                 responses={"404": HTML, "409": HTML},
             )
         },
+        "/console/alerts/{alert_id}/update": {
+            "post": form(
+                "A draft Update pre-filled from the alert, with its status (to the draft's page)",
+                params=alert,
+                responses={"404": HTML, "409": HTML},
+            )
+        },
         "/console/alerts/{alert_id}/cancel": {
             "post": form(
                 "The prepared Cancel: sent in error", params=alert, responses={"404": HTML, "409": HTML}

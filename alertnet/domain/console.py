@@ -12,6 +12,7 @@ from typing import Any
 
 from alertnet.domain.alerts import Status
 from alertnet.domain.contacts import Official, address_for
+from alertnet.domain.escalation import Policy
 from alertnet.domain.messages import Channel
 
 AUDIENCE_KINDS = ("statewide", "regions", "counties", "districts", "schools", "roles")
@@ -33,6 +34,7 @@ class Draft:
     created: float
     fields: Mapping[str, Any] = field(default_factory=dict)
     alert_id: str = ""  # set once sent: sending the draft again shows that alert, sends nothing
+    follows: str = ""  # an Update of this alert: it goes to whoever that alert reached
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -42,6 +44,7 @@ class Draft:
             "created": self.created,
             "fields": dict(self.fields),
             "alert_id": self.alert_id,
+            "follows": self.follows,
         }
 
     @classmethod
@@ -53,6 +56,7 @@ class Draft:
             created=float(data["created"]),
             fields=dict(data.get("fields", {})),
             alert_id=str(data.get("alert_id", "")),
+            follows=str(data.get("follows", "")),
         )
 
     @property
@@ -101,12 +105,30 @@ def alert_request(draft: Draft) -> dict[str, Any]:
     """The `POST /v1/alerts` body this draft sends (empty fields left out, so the API names them)."""
     f = draft.fields
     body: dict[str, Any] = {"status": draft.status.value, "msgType": "Alert"}
+    if draft.follows:
+        body.update(msgType="Update", references=[draft.follows])
     for key in TEXT_FIELDS:
         if f.get(key):
             body[key] = f[key]
     body["audience"] = audience_of(f)
     body["channels"] = list(f.get("channels", []))
     return body
+
+
+def update_fields(original: Mapping[str, Any]) -> dict[str, Any]:
+    """The composer form pre-filled from a sent alert, for its Update: the same texts, levels, channels
+    and audience (an Update goes to whoever the original reached, whatever the picker says)."""
+    fields: dict[str, Any] = {key: str(original.get(key, "") or "") for key in TEXT_FIELDS}
+    audience = dict(original.get("audience", {}))
+    roles = audience.pop("roles", [])
+    kind = next((k for k in AUDIENCE_KINDS if audience.get(k)), "roles" if roles else "")
+    values = roles if kind == "roles" else [] if kind == "statewide" else audience.get(kind, [])
+    fields["audience_kind"] = kind
+    fields["audience_values"] = "\n".join(str(v) for v in values)
+    fields["roles"] = "\n".join(str(r) for r in roles) if kind != "roles" else ""
+    fields["template"] = ""
+    fields["channels"] = [str(c) for c in original.get("channels", [])]
+    return fields
 
 
 def confirmed(draft: Draft, typed: str) -> bool:
@@ -168,3 +190,45 @@ def with_template(fields: Mapping[str, Any], template: Any) -> dict[str, Any]:
 def mask_number(number: str) -> str:
     """A phone number as a live view may show it: its last two digits only."""
     return f"•••{number[-2:]}" if len(number) >= 4 else ""
+
+
+def escalation_view(
+    plan: Mapping[str, Any] | None,
+    policies: Mapping[str, Policy],
+    waiting: tuple[set[int], set[int]],
+    totals: Mapping[str, int],
+    now: float,
+) -> list[dict[str, Any]]:
+    """The alert's escalation steps for its live view: whom and how each reaches, when it is or was due,
+    and what became of it (due, firing, sent to how many, or not needed: everyone had answered)."""
+    if not plan:
+        return []
+    due, firing = waiting
+    policy = policies.get(str(plan.get("policy", "")))
+    out = []
+    for w in plan.get("waves", []):
+        wave, index = int(w["wave"]), int(w["step"])
+        step = policy.steps[index] if policy is not None and index < len(policy.steps) else None
+        sent = sum(n for slot, n in totals.items() if slot.endswith(f"@{wave}"))
+        if wave in firing:
+            state = "firing now"
+        elif wave in due:
+            left = float(w["due"]) - now
+            state = f"due in {int(left // 60)} min {int(left % 60)} s" if left > 0 else "due now"
+        elif sent:
+            state = f"sent to {sent}"
+        else:
+            state = "not needed (everyone it would reach had answered, or the alert closed)"
+        out.append(
+            {
+                "wave": wave,
+                "step": index + 1,
+                "repetition": int(w.get("repetition", 0)),
+                "whom": ", ".join(x.value.replace("_", " ") for x in step.whom) if step else "",
+                "channels": ", ".join(c.value for c in step.channels) if step else "",
+                "due": float(w["due"]),
+                "done": wave not in due and wave not in firing,
+                "state": state,
+            }
+        )
+    return out

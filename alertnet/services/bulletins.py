@@ -27,10 +27,12 @@ from alertnet.domain.bulletins import (
     new_bulletin,
 )
 from alertnet.domain.contacts import Official, Subscription
-from alertnet.domain.digest import DigestItem, new_item_id
+from alertnet.domain.digest import DigestItem, digest_recipient, new_item_id
 from alertnet.domain.errors import FieldError
 from alertnet.domain.links import Links
+from alertnet.domain.messages import Channel
 from alertnet.domain.senders import Sender
+from alertnet.domain.subscriptions import MailingList
 from alertnet.domain.tlp import Marking
 from alertnet.services.bulletin_reading import PUBLISHERS
 from alertnet.services.bulletin_sending import BulletinSending
@@ -116,6 +118,49 @@ class BulletinService(BulletinSending):
             recipients=sent,
         )
         return await self.view(bulletin, sent=sent)
+
+    async def check_publisher(self, sender: Sender) -> None:
+        """Raises NotPermitted (audited) unless the sender publishes bulletins (the console's form)."""
+        await self._require(sender, PUBLISHERS, "publish_bulletins")
+
+    async def recipients(
+        self, sender: Sender, payload: object, *, now: float | None = None
+    ) -> dict[str, Any]:
+        """Who publishing `payload` now would reach, storing and sending nothing: the checks `publish`
+        makes, then the audience its send computes (`_audience`), or, for a bulletin that waits for the
+        weekly update, those of it who take the update. Raises NotPermitted or BulletinValidationError."""
+        await self._require(sender, PUBLISHERS, "bulletin_check")
+        now = time.time() if now is None else now
+        fields = parse_bulletin(payload)
+        snapshot = list((await self.officials.snapshot()).by_id.values())
+        problems = self._unknown_names(fields["organizations"], fields["officials"], snapshot)
+        if problems:
+            raise BulletinValidationError(problems)
+        bulletin = new_bulletin(fields, author=sender.name, now=now)
+        allowed, email, sms = await self._audience(bulletin)
+        issue, send_time = 0, ""
+        if bulletin.waits_for_digest:
+            issue = await self.digest.open_issue(now)
+            send_time = self.digest.schedule.send_time(issue).isoformat()
+            unsubscribed = await self.subscriptions.unsubscribed(MailingList.DIGEST)
+            suppressed = await self.subscriptions.suppressed()
+            email = {
+                o.id for o in allowed if digest_recipient(o, unsubscribed=unsubscribed, suppressed=suppressed)
+            }
+        return {
+            "tlp": bulletin.tlp.value,
+            "colour": bulletin.tlp.colour,
+            "sharing_rule": bulletin.tlp.sharing_rule,
+            "severity": bulletin.severity.value,
+            "organizations": list(bulletin.organizations),
+            "officials": list(bulletin.officials),
+            "route": "digest" if bulletin.waits_for_digest else "now",
+            "digest_issue": issue,
+            "digest_send_time": send_time,
+            "allowed": len(allowed),
+            "recipients": {Channel.EMAIL.value: len(email), Channel.SMS.value: len(sms)},
+            "sms_notice": bulletin.severity.urgent,
+        }
 
     def _unknown_names(
         self, organizations: Sequence[str], officials: Sequence[str], snapshot: Sequence[Official]

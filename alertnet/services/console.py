@@ -23,8 +23,10 @@ from alertnet.domain.console import (
     audience_of,
     confirmed,
     coverage,
+    escalation_view,
     mask_number,
     new_draft_id,
+    update_fields,
 )
 from alertnet.domain.contacts import Official
 from alertnet.domain.errors import FieldError
@@ -44,7 +46,13 @@ from alertnet.store.registry import OfficialStore
 WATCHERS = frozenset({SenderRole.DIRECTOR, SenderRole.VIEWER})
 CORRECTIONS_LOOKED_AT = 200  # the newest alerts searched for updates and cancellations of this one
 NOT_YET_SHOWN = 100  # the live view lists this many who have not acknowledged (the CSV has everyone)
+REPLIES_LOOKED_AT = 200  # the newest inbound SMS a live view looks through for replies to this alert
+REPLIES_SHOWN = 20
 PREVIEW_CODE = "XXX-XXX"  # as long as a real verification code, so the segment count is exact
+
+
+def sent_at(record: dict[str, Any]) -> float:
+    return parse_datetime(record["alert"]["sent"]).timestamp()
 
 
 class ConsoleService:
@@ -82,6 +90,21 @@ class ConsoleService:
         except ValueError:
             raise Conflict(f"status: must be one of {', '.join(s.value for s in Status)}") from None
         draft = Draft(new_draft_id(), sender.name, fixed, time.time())
+        await self.drafts.save(draft)
+        return draft
+
+    async def prepare_update(self, sender: Sender, alert_id: str) -> Draft:
+        """A draft of an Update of a sent alert, pre-filled from it, its status fixed to the original's.
+        Raises NotPermitted, NotFound, or Conflict once the alert is closed (cancelled or all clear)."""
+        await self._require_alerts(sender, "console_update")
+        record, _ = await self.alerts.alert_status(alert_id)
+        closed = await self.alerts.alerts.closed_reason(alert_id)
+        if closed:
+            raise Conflict(f"alert_id: alert '{alert_id}' is closed ({closed}); an update would reach nobody")
+        original = record["alert"]
+        fields = update_fields(original)
+        status = Status(original["status"])
+        draft = Draft(new_draft_id(), sender.name, status, time.time(), fields, follows=alert_id)
         await self.drafts.save(draft)
         return draft
 
@@ -216,7 +239,7 @@ class ConsoleService:
         while it waits for a second director, that (`held`). Raises NotPermitted or NotFound."""
         await self._require_watch(sender)
         try:
-            record, progress = await self.alerts.alert_status(alert_id)
+            record, _ = await self.alerts.alert_status(alert_id)
         except NotFound:
             held = await self.alerts.approvals.get(alert_id)
             if held is None:
@@ -225,10 +248,8 @@ class ConsoleService:
         report = await self.acks.report(alert_id)
         silent, unreachable = await self._not_yet(alert_id, report.pending[:NOT_YET_SHOWN], record)
         return {
+            **await self.live(alert_id, sent_at(record)),
             "record": record,
-            "totals": progress.totals,
-            "counts": progress.counts,
-            "settled": progress.settled,
             "acknowledged": len(report.acknowledged),
             "pending": len(report.pending),
             "by_district": report.by_district,
@@ -239,35 +260,60 @@ class ConsoleService:
             "closed": await self.alerts.alerts.closed_reason(alert_id),
         }
 
+    async def live_since(self, sender: Sender, alert_id: str) -> float:
+        """When the alert went out (its live view's replies start there). Raises NotPermitted, NotFound."""
+        await self._require_watch(sender)
+        record, _ = await self.alerts.alert_status(alert_id)
+        return sent_at(record)
+
     async def report(self, sender: Sender, alert_id: str) -> AfterAction:
         """The alert's after-action report (directors and viewers). Raises NotPermitted or NotFound."""
         await self._require_watch(sender)
         record, _ = await self.alerts.alert_status(alert_id)
-        sent_at = parse_datetime(record["alert"]["sent"]).timestamp()
         corrections = []
         for other, _progress in await self.alerts.recent_alerts(CORRECTIONS_LOOKED_AT):
             if alert_id in other["alert"].get("references", []):
                 corrections.append(other["alert"])
         return after_action(
             record,
-            sent_at,
+            sent_at(record),
             await self.alerts.alerts.all_deliveries(alert_id),
             await self.acks.acks.acks(alert_id),
             (await self.officials.snapshot()).by_id,
             corrections,
         )
 
-    async def live(self, alert_id: str) -> dict[str, Any]:
-        """The figures a live view refreshes every second: a few O(1) reads, whatever the alert's size."""
+    async def live(self, alert_id: str, sent_at: float = 0.0) -> dict[str, Any]:
+        """The figures a live view refreshes every second, whatever the alert's size: a few O(1) reads,
+        the escalation steps (done and due), and the newest inbound replies from those it reached."""
         progress = await self.alerts.alerts.progress(alert_id)
         acknowledged, recipients = await self.acks.acks.counts(alert_id)
+        plan = await self.alerts.alerts.escalation_plan(alert_id)
+        waves = [int(w["wave"]) for w in plan.get("waves", [])] if plan else []
+        waiting = await self.alerts.alerts.escalation_waiting(alert_id, waves)
+        policies = {p.name: p for p in self.alerts.policies}
         return {
             "totals": progress.totals,
             "counts": progress.counts,
             "settled": progress.settled,
             "acknowledged": acknowledged,
             "pending": max(0, recipients - acknowledged),
+            "steps": escalation_view(plan, policies, waiting, progress.totals, time.time()),
+            "replies": await self._replies(alert_id, sent_at) if sent_at else [],
         }
+
+    async def _replies(self, alert_id: str, since: float) -> list[dict[str, str]]:
+        """Inbound SMS (not acknowledgements) since the alert went out, from officials it reached."""
+        entries = await self.acks.acks.inbound_since(since, REPLIES_LOOKED_AT)
+        reached = await self.acks.acks.contacted(alert_id, sorted({i for _, ids, _ in entries for i in ids}))
+        registry = (await self.officials.snapshot()).by_id
+        out = []
+        for ts, ids, body in entries:
+            names = [registry[i].name for i in ids if i in reached and i in registry]
+            if names:
+                at = datetime.fromtimestamp(ts, UTC).strftime("%H:%M:%S UTC")
+                out.append({"at": at, "who": ", ".join(names), "body": body})
+        return out[:REPLIES_SHOWN]
 
     async def _not_yet(
         self, alert_id: str, pending: list[Official], record: dict[str, Any]

@@ -93,6 +93,10 @@ class DigestService:
                 f"sender role '{sender.role.value}' may not {action.replace('_', ' ')}; {names} may"
             )
 
+    async def check_editor(self, sender: Sender) -> None:
+        """Raises NotPermitted (audited) unless the sender edits the weekly update (the console's editor)."""
+        await self._require(sender, EDITORS, "edit_the_weekly_update")
+
     # --- items ------------------------------------------------------------------------------------
 
     async def add_item(self, sender: Sender, payload: object, *, now: float | None = None) -> DigestItem:

@@ -17,7 +17,12 @@ def load_registry(path: str | Path, *, default_region: str = "US") -> list[Offic
     A file in UTF-16 (with or without its byte-order mark) is refused on line 1 with the reason; every byte
     that is not UTF-8 is reported on its line, in its column. OSError propagates.
     """
-    data = Path(path).read_bytes()
+    return read_registry(Path(path).read_bytes(), default_region=default_region)
+
+
+def decode_registry(data: bytes) -> str:
+    """The file's text as the import reads it: RegistryError (line 1) for UTF-16; a byte that is not UTF-8
+    stays in the text as a lone surrogate, which parse_registry reports on its line, in its column."""
     if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)) or _looks_utf16(data):
         mark = "with" if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)) else "without"
         raise RegistryError(
@@ -28,7 +33,12 @@ def load_registry(path: str | Path, *, default_region: str = "US") -> list[Offic
             ]
         )
     # Bytes that are not UTF-8 stay in the text as lone surrogates: parse_registry names each one's cell.
-    text = data.decode("utf-8", errors="surrogateescape")
+    return data.decode("utf-8", errors="surrogateescape")
+
+
+def read_registry(data: bytes, *, default_region: str = "US") -> list[Official]:
+    """A registry file's bytes, decoded (`decode_registry`) and validated (`parse_registry`)."""
+    text = decode_registry(data)
     del data  # a large file is held once, not twice, while it is parsed
     return parse_registry(text, default_region=default_region)
 

@@ -80,6 +80,27 @@ class AckStore:
             approximate=True,
         )
 
+    async def inbound_since(self, since: float, limit: int) -> list[tuple[float, list[str], str]]:
+        """The newest inbound SMS (not acknowledgements) received since `since`, newest first: (time,
+        ids of the officials with the sending number, text)."""
+        entries = await self.redis.xrevrange(k.INBOUND_STREAM, min=f"{int(since * 1000)}-0", count=limit)
+        out = []
+        for _, fields in entries:
+            data = {key.decode(): value.decode() for key, value in fields.items()}
+            officials = [str(i) for i in json.loads(data.get("officials", "[]"))]
+            out.append((float(data.get("ts", 0)), officials, data.get("body", "")))
+        return out
+
+    async def contacted(self, alert_id: str, official_ids: list[str]) -> set[str]:
+        """Which of these officials the alert went to, first or by escalation."""
+        if not official_ids:
+            return set()
+        async with self.redis.pipeline(transaction=False) as pipe:
+            pipe.smismember(k.RECIPIENTS_KEY + alert_id, official_ids)
+            pipe.smismember(k.REACHED_KEY + alert_id, official_ids)
+            first, escalated = await pipe.execute()
+        return {i for i, a, b in zip(official_ids, first, escalated, strict=True) if a or b}
+
     async def set_opt_out(self, number: str, opted_out: bool) -> None:
         if opted_out:
             await self.redis.sadd(k.SMS_OPT_OUT, number)

@@ -74,6 +74,20 @@ class AlertStore:
         raw = await self.redis.get(k.ESCALATION_PLAN + alert_id)
         return None if raw is None else dict(json.loads(raw))
 
+    async def escalation_waiting(self, alert_id: str, waves: Sequence[int]) -> tuple[set[int], set[int]]:
+        """Which of the alert's escalation waves are still due, and which a scheduler is firing now."""
+        if not waves:
+            return set(), set()
+        members = [f"{alert_id}|{wave}" for wave in waves]
+        async with self.redis.pipeline(transaction=False) as pipe:
+            pipe.zmscore(k.ESCALATION_DUE, members)
+            pipe.zmscore(k.ESCALATION_FIRING, members)
+            due, firing = await pipe.execute()
+        return (
+            {w for w, score in zip(waves, due, strict=True) if score is not None},
+            {w for w, score in zip(waves, firing, strict=True) if score is not None},
+        )
+
     async def all_deliveries(self, alert_id: str) -> dict[str, dict[str, Delivery]]:
         """Every delivery of a message, by slot ("sms", "voice@2", ...) then official id (for reports)."""
         slots = [key.decode() for key in await self.redis.hkeys(k.TOTALS_KEY + alert_id)]

@@ -8,6 +8,7 @@ PREFIX = "an:"
 OFFICIAL_KEY = PREFIX + "official:"  # + official id -> JSON
 OFFICIALS_ALL = PREFIX + "officials"  # set of every official id ever imported
 REGISTRY_VERSION = PREFIX + "registry:generation"  # a new random value on every import that changes something
+REGISTRY_UPLOAD = PREFIX + "registry-upload:"  # + upload id -> hash (a console upload, kept an hour)
 
 # Senders
 SENDER_KEY = PREFIX + "sender:"  # + sender name -> hash
