@@ -5,6 +5,7 @@ from __future__ import annotations
 import tomllib
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TypeVar
 
 import redis
@@ -16,6 +17,7 @@ from alertnet.channels.sendgrid_events import SendGridEvents
 from alertnet.channels.twilio_webhooks import TwilioWebhooks
 from alertnet.content import templates
 from alertnet.domain.alert_templates import parse_templates
+from alertnet.domain.cap_in import geocode_index
 from alertnet.domain.escalation import parse_policies
 from alertnet.domain.links import Links
 from alertnet.domain.subscriptions import ProblemThresholds
@@ -29,13 +31,17 @@ from alertnet.services.alerts import AlertService
 from alertnet.services.approvals import ApprovalService
 from alertnet.services.audit import AuditService
 from alertnet.services.bulletins import BulletinService
+from alertnet.services.cap import CapService
+from alertnet.services.cap_xml import CapSigner
 from alertnet.services.console import ConsoleService
 from alertnet.services.digest import DigestService
 from alertnet.services.fanout import FanOut
 from alertnet.services.health import HealthService
+from alertnet.services.metrics import MetricsService
 from alertnet.services.registry import RegistryService
 from alertnet.services.registry_uploads import RegistryUploadService
 from alertnet.services.reminders import ReminderService
+from alertnet.services.schools import SchoolService
 from alertnet.services.senders import SenderService
 from alertnet.services.subscriptions import SubscriptionService
 from alertnet.services.webhooks import WebhookService
@@ -47,10 +53,13 @@ from alertnet.store.alerts import AlertStore
 from alertnet.store.approvals import ApprovalStore
 from alertnet.store.audit import AuditLog
 from alertnet.store.bulletins import BulletinStore
+from alertnet.store.cap import CapStore
+from alertnet.store.cap_keys import CapIdentity, load_identity, load_or_create_identity
 from alertnet.store.console import DraftStore
 from alertnet.store.digest import DigestStore, SubscriptionStore
 from alertnet.store.files import load_or_create_secret, load_or_create_signer, read_public_key
 from alertnet.store.messages import MessageStore
+from alertnet.store.metrics import MetricsStore
 from alertnet.store.registry import OfficialStore, SenderStore
 from alertnet.store.registry_uploads import RegistryUploadStore
 from alertnet.store.webhooks import HandledRequests
@@ -78,6 +87,9 @@ class Services:
     approvals: ApprovalService
     reminders: ReminderService
     subscriptions: SubscriptionService
+    cap: CapService
+    schools: SchoolService
+    metrics: MetricsService
     fanout: FanOut
     receipts: ReceiptApplier
     messages: MessageLoader
@@ -94,6 +106,16 @@ def event_public_key(settings: Settings) -> str:
     if settings.sendgrid.event_public_key or not settings.sendgrid_simulated:
         return settings.sendgrid.event_public_key
     return read_public_key(settings.sim_event_public_key_path)
+
+
+def cap_identity(settings: Settings) -> CapIdentity:
+    """The CAP signing certificate and key: the configured files, else the hub's own (made on first start)."""
+    cap = settings.cap
+    if cap.certificate_file or cap.key_file:
+        return load_identity(Path(cap.certificate_file), Path(cap.key_file))
+    return load_or_create_identity(
+        settings.cap_identity_path, common_name=f"{cap.sender} CAP signing", organization=cap.sender_name
+    )
 
 
 def build_services(settings: Settings) -> Services:
@@ -139,6 +161,7 @@ def build_services(settings: Settings) -> Services:
         number_secret=load_or_create_secret(settings.number_ref_secret_path),
         link_days=settings.escalation.ack_link_days,
     )
+    metrics = MetricsStore(conn)
     webhooks = WebhookService(
         twilio=TwilioWebhooks(settings.twilio_auth_token),
         sendgrid=SendGridEvents(lambda: event_public_key(settings)),
@@ -148,6 +171,7 @@ def build_services(settings: Settings) -> Services:
         links=links,
         handled=HandledRequests(conn),
         subscriptions=subscriptions,
+        metrics=metrics,
     )
     digest_store = DigestStore(conn)
     bulletin_store = BulletinStore(conn)
@@ -194,7 +218,12 @@ def build_services(settings: Settings) -> Services:
         console=console,
         reminders=ReminderService(alerts=alerts, acks=ack_service, fanout=fanout, audit=audit),
         approvals=ApprovalService(
-            settings.approval, store=alert_service.approvals, alerts=alert_service, audit=audit
+            settings.approval,
+            store=alert_service.approvals,
+            alerts=alert_service,
+            audit=audit,
+            senders=senders,
+            console_url=settings.api.base_url,
         ),
         alerts=alert_service,
         acks=ack_service,
@@ -212,7 +241,19 @@ def build_services(settings: Settings) -> Services:
         digest=digest,
         bulletins=bulletins,
         subscriptions=SubscriptionService(subscriptions, audit, link_secret),
+        cap=CapService(
+            settings.cap,
+            signer=CapSigner(cap_identity(settings)),
+            geocodes=geocode_index(settings.cap.geocodes),
+            alerts=alert_service,
+            alert_store=alerts,
+            store=CapStore(conn),
+            audit=audit,
+            links=links,
+        ),
         health=HealthService(conn, sync_conn),
+        metrics=MetricsService(settings.metrics, metrics),
+        schools=SchoolService(alerts=alerts, acks=acks, officials=officials, audit=audit),
         fanout=fanout,
         receipts=receipts,
         messages=messages,

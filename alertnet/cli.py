@@ -62,6 +62,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--role", required=True, choices=["director", "cyber_publisher", "editor", "viewer"])
     p.add_argument("--email", default="", help="where the hub tells this sender things (a held digest)")
     p.add_argument("--password", action="store_true", help="also set a console password (prompt or stdin)")
+    p.add_argument("--official", default="", help="their own registry id (paged there)")
     p.set_defaults(func=cmd_senders_add)
     p = senders.add_parser("unlock", help="clear a sender's failed console sign-ins")
     p.add_argument("name")
@@ -173,7 +174,11 @@ def cmd_senders_add(settings: Settings, args: argparse.Namespace) -> int:
         print("password: the two entries differ or are empty; nothing was created", file=sys.stderr)
         return 1
     try:
-        token = asyncio.run(add_sender(settings, args.name, args.role, email=args.email, password=password))
+        token = asyncio.run(
+            add_sender(
+                settings, args.name, args.role, email=args.email, password=password, official=args.official
+            )
+        )
     except BadRequest as error:
         print(error, file=sys.stderr)
         return 1
@@ -209,7 +214,13 @@ def cmd_senders_unlock(settings: Settings, args: argparse.Namespace) -> int:
 
 
 async def add_sender(
-    settings: Settings, name: str, role: str, *, email: str = "", password: str | None = None
+    settings: Settings,
+    name: str,
+    role: str,
+    *,
+    email: str = "",
+    password: str | None = None,
+    official: str = "",
 ) -> str:
     """Create a sender as `alertnet senders add` does (with a console password if given); returns its
     token. Raises BadRequest (a bad password creates nothing)."""
@@ -223,7 +234,7 @@ async def add_sender(
         raise BadRequest(f"password: {problem}")
 
     async def add(services: Services) -> str:
-        created = await services.senders.add(name, SenderRole(role), email=email)
+        created = await services.senders.add(name, SenderRole(role), email=email, official=official)
         if password is not None:
             await services.accounts.set_password(name, password, actor="cli")
         return created.token

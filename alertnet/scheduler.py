@@ -23,6 +23,7 @@ from alertnet.settings import Settings
 from alertnet.store import registry
 
 APPROVAL_TICK_SECONDS = 5.0
+PAGE_TICK_SECONDS = 1.0
 log = structlog.get_logger("alertnet.scheduler")
 SWEEP_SECONDS = 2.0
 RECONCILE_MAX_SECONDS = 30.0
@@ -102,6 +103,15 @@ async def serve_scheduler(settings: Settings, stop: asyncio.Event) -> None:
         next_run_time=datetime.now(UTC),
     )
     # The two-person rule's fallback, where a state configured one (a claimed decision: sent once).
+    # Other directors are paged about an alert held for their approval (once per alert).
+    scheduler.add_job(
+        services.approvals.page_waiting,
+        "interval",
+        seconds=PAGE_TICK_SECONDS,
+        id="approval-page",
+        max_instances=1,
+        coalesce=True,
+    )
     scheduler.add_job(
         services.approvals.run_fallback,
         "interval",

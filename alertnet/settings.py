@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -15,6 +15,16 @@ DEFAULT_CONFIG = REPO_ROOT / "config" / "alertnet.toml"
 SIM_ACCOUNT_SID = "AC" + "0" * 32
 SIM_AUTH_TOKEN = "sim-auth-token-not-a-secret"
 SIM_SENDGRID_KEY = "SG.simulator-key"
+
+
+@dataclass(frozen=True)
+class RedisSettings:
+    """Replication. The writes that must survive a failover (an accepted alert and its deliveries, a
+    claim, a provider id, an ack) wait until `min_replicas` replicas hold them (`WAIT`), at most
+    `wait_timeout_ms` per try; fewer is a failure to record. 0: a single Redis, nothing waits."""
+
+    min_replicas: int = 0
+    wait_timeout_ms: int = 1000
 
 
 @dataclass(frozen=True)
@@ -72,6 +82,8 @@ class PipelineSettings:
     # A sent message with no final status callback after this long is looked up at the provider.
     receipt_overdue_seconds: float = 300.0
     workers: int = 2
+    # Calls are placed in this order of roles (then everyone else), in the first fan-out and each step.
+    call_order: tuple[str, ...] = ("superintendent", "safety_coordinator", "principal")
 
 
 @dataclass(frozen=True)
@@ -152,8 +164,36 @@ class ConsoleSettings:
 
 
 @dataclass(frozen=True)
+class CapSettings:
+    """CAP 1.2 documents in and out (`alertnet.services.cap`)."""
+
+    # CAP <sender> of the hub's documents: the agency's domain.
+    sender: str = "alertnet.example.gov"
+    # CAP <senderName>, and the certificate's organization.
+    sender_name: str = "School Safety Alert Network"
+    # The XML signature's certificate and private key (PEM). Empty: a self-signed RSA certificate and its
+    # key, created on first start in the data folder (cap-signing.pem).
+    certificate_file: str = ""
+    key_file: str = ""
+    # The channels an imported CAP alert goes out on (CAP has no such element).
+    channels: tuple[str, ...] = ("sms", "voice", "email")
+    # Registry county -> the CAP geocodes that name it, "VALUENAME:value" (FIPS6, SAME, ...).
+    geocodes: Mapping[str, Sequence[str]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class MetricsSettings:
+    """`GET /metrics` (Prometheus text format): deployment-wide figures the API reads from Redis."""
+
+    # The bearer token a scraper must send. Empty: only clients on the API's own host, connecting directly
+    # (loopback, no proxy's forwarding header), may scrape.
+    token: str = ""
+
+
+@dataclass(frozen=True)
 class Settings:
     redis_url: str = "redis://127.0.0.1:6379/0"
+    redis: RedisSettings = field(default_factory=RedisSettings)
     data_dir: str = ""
     # A directory of templates that override the package's own (same file names); empty: none.
     templates_dir: str = ""
@@ -167,6 +207,8 @@ class Settings:
     bulletins: BulletinSettings = field(default_factory=BulletinSettings)
     console: ConsoleSettings = field(default_factory=ConsoleSettings)
     approval: ApprovalSettings = field(default_factory=ApprovalSettings)
+    cap: CapSettings = field(default_factory=CapSettings)
+    metrics: MetricsSettings = field(default_factory=MetricsSettings)
 
     @property
     def data_path(self) -> Path:
@@ -178,6 +220,11 @@ class Settings:
     @property
     def signing_key_path(self) -> Path:
         return self.data_path / "signing-key.ed25519"
+
+    @property
+    def cap_identity_path(self) -> Path:
+        """The CAP signing key and its self-signed certificate (one file, both PEM), made on first start."""
+        return self.data_path / "cap-signing.pem"
 
     @property
     def ack_secret_path(self) -> Path:

@@ -27,6 +27,7 @@ class BenchConfig:
     ack_max: int = 20_000
     ack_seconds: float = 15.0
     ack_in_flight: int = 32
+    console_repeats: int = 3  # pairs of statewide fan-outs without and with 20 live views (0: skip)
     escalation_alerts: int = 3
     escalation_time_scale: float = 0.02
     escalation_spacing_s: float = 2.0
@@ -54,6 +55,7 @@ QUICK = {
     "critical_gap_s": 0.7,
     "ack_max": 3_000,
     "ack_seconds": 5.0,
+    "console_repeats": 1,
     "escalation_alerts": 2,
     "escalation_time_scale": 0.01,
     "paced_officials": 300,
@@ -72,6 +74,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--quick", action="store_true", help="a small smoke run of about a minute")
     parser.add_argument("--repeats", type=int, help="runs of the ceiling and naive baseline (median)")
     parser.add_argument("--fanout-repeats", type=int, help="statewide fan-outs (median; default 1)")
+    parser.add_argument(
+        "--console-repeats", type=int, help="fan-out pairs without/with 20 live views (default 3; 0 skips)"
+    )
     parser.add_argument("--no-profile", action="store_true", help="skip the py-spy profiles")
     parser.add_argument("--no-paced", action="store_true", help="skip the provider-limit run")
     parser.add_argument("--out", type=Path, help="where results.json, fanout.png and profiles go")
@@ -92,6 +97,7 @@ def config_from_args(args: argparse.Namespace) -> BenchConfig:
         ("officials", args.officials),
         ("repeats", args.repeats),
         ("fanout_repeats", args.fanout_repeats),
+        ("console_repeats", args.console_repeats),
         ("out_dir", args.out),
         ("update_readme", args.readme),
     ):

@@ -34,13 +34,15 @@ def _call(stack: Stack, token: str, method: str, path: str, **kwargs: Any) -> An
 def run_digest(stack: Stack, director: str, registry: Registry, *, timeout: float) -> dict[str, Any]:
     editor = stack.add_sender("bench-editor", "editor")
     statewide = {"title": "Statewide: school safety grants open", "body": "Apply by **March 1**."}
-    _call(stack, editor, "POST", "/v1/digest/items", json={**statewide, "category": "grants"})
+    grant = _call(stack, editor, "POST", "/v1/digest/items", json={**statewide, "category": "grants"})
     regions = sorted(set(registry.regions))
     for region in regions:
         item = {"title": f"{region}: drill workshop", "body": "Sign up with your RPDC.", "category": "drills"}
         _call(stack, editor, "POST", "/v1/digest/items", json={**item, "audience": {"regions": [region]}})
-    _call(stack, director, "POST", "/v1/digest/issues/next/approve")
-    issue = _call(stack, editor, "GET", "/v1/digest/issues/next")
+    # The items' own issue: between Thursday's cut-off and Friday's send it is the one after "next".
+    number = grant["issue"]
+    _call(stack, director, "POST", f"/v1/digest/issues/{number}/approve")
+    issue = _call(stack, editor, "GET", f"/v1/digest/issues/{number}")
     stack.reset_sim()
     started = time.time()
     out = stack.cli("digest", "run-due", "--at", datetime.fromisoformat(issue["send_time"]).isoformat())

@@ -8,6 +8,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from bench.console import console_rows
+
 README_START = "<!-- bench:start -->"
 README_END = "<!-- bench:end -->"
 
@@ -201,6 +203,10 @@ def _paced_row(f: dict[str, Any]) -> list[Row]:
     return [Row("Provider limits (100 SMS/s, 30 calls/s)", measured, "±5%, no 429", p["met"])]
 
 
+def _console_rows(f: dict[str, Any]) -> list[Row]:
+    return console_rows(f, Row)
+
+
 SECTIONS: list[Callable[[dict[str, Any]], list[Row]]] = [
     _fanout_rows,
     _ceiling_row,
@@ -211,6 +217,7 @@ SECTIONS: list[Callable[[dict[str, Any]], list[Row]]] = [
     _memory_rows,
     _paced_row,
     _digest_rows,
+    _console_rows,
 ]
 
 

@@ -22,6 +22,7 @@ import redis
 from bench.acks import run_acks
 from bench.ceiling import measure_ceiling
 from bench.config import BenchConfig
+from bench.console import run_console
 from bench.digest import run_digest
 from bench.escalation import run_escalation
 from bench.fanout import run_fanout, wait_drained
@@ -123,6 +124,16 @@ def main_figures(stack: Stack, config: BenchConfig, results: dict[str, Any], log
             bench.figures["digest"] = digest(bench)
         with log.phase("acknowledgements"):
             bench.figures["acks"] = acks(bench)
+        if config.console_repeats:
+            with log.phase("live views during the fan-out, and the correction"):
+                bench.figures["console"] = run_console(
+                    stack,
+                    bench.token,
+                    repeats=config.console_repeats,
+                    timeout=120 + 3 * config.officials / 300,
+                    drain=config.drain_timeout_s,
+                    log=print,
+                )
         bench.figures["memory"]["peak_rss_mib"] = peak_rss(stack)
         with log.phase("escalation lateness"):
             bench.figures["escalation"] = escalation(bench)

@@ -5,6 +5,7 @@ unapproved (audited). Checked at the simulators."""
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -136,3 +137,36 @@ def test_the_configured_fallback_sends_it_unapproved_and_says_so(fallback_hub: S
     assert ("fallback", "sent_unapproved") in outcomes(hub, "alert_fallback_send")
     mobiles = [o.mobile for o in parse_registry(generate_registry(30, seed=21)) if o.active and o.mobile]
     assert len(hub.settled_sms(since, len(mobiles), settle=1.5)) == len(mobiles)
+
+
+def director_paged_at(hub: Stack, name: str, official: Official) -> str:
+    added = hub.cli("senders", "add", name, "--role", "director", "--official", official.id)
+    assert added.returncode == 0, added.stderr
+    return next(line[7:] for line in added.stdout.splitlines() if line.startswith("token: "))
+
+
+def test_a_held_alert_pages_every_other_director_once_by_sms_and_call(
+    hub: Stack, officials: list[Official]
+) -> None:
+    phones = [o for o in officials if o.mobile and o.voice]
+    author_entry, other_entry = phones[0], phones[1]
+    fay = director_paged_at(hub, "dir-fay", author_entry)
+    director_paged_at(hub, "dir-gus", other_entry)
+    since = time.time()
+    held = call(hub, fay, "POST", "/v1/alerts", statewide())
+    assert held.status_code == 202 and held.json()["state"] == "pending_approval"
+    deadline = time.monotonic() + 20
+    while not hub.sim_messages("voice", since=since) and time.monotonic() < deadline:
+        time.sleep(0.3)
+    texts = hub.settled_sms(since, 1, settle=3.0)  # a few scheduler ticks: paged once, not once a tick
+    assert [m["to"] for m in texts] == [other_entry.mobile]  # the other director only, never the author
+    assert "dir-fay asks a second director to approve" in texts[0]["body"]
+    assert [c["to"] for c in hub.sim_messages("voice", since=since)] == [other_entry.voice]
+    pages = [
+        (e["outcome"], json.loads(e["detail"])["directors"])
+        for e in hub.audit_entries()
+        if e.get("action") == "approval_page" and held.json()["id"] in e["detail"]
+    ]
+    assert pages == [("accepted", ["dir-gus"])]
+    # The held alert itself is still waiting: only the page went out.
+    assert call(hub, fay, "GET", f"/v1/alerts/{held.json()['id']}").status_code == 404

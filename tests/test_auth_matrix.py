@@ -33,7 +33,10 @@ MAY: dict[tuple[str, str], frozenset[str]] = {
     ("get", "/v1/alerts"): EVERY,
     ("post", "/v1/alerts"): frozenset({D}),
     ("get", "/v1/alerts/{alert_id}"): EVERY,
+    # A public alert's CAP document needs no token; the matrix's alert is not public.
+    ("get", "/v1/alerts/{alert_id}/cap"): EVERY,
     ("get", "/v1/alerts/{alert_id}/acks"): EVERY,
+    ("get", "/v1/alerts/{alert_id}/schools"): OVERSEERS,
     ("post", "/v1/alerts/{alert_id}/acks"): frozenset({D}),
     ("post", "/v1/alerts/{alert_id}/all-clear"): frozenset({D}),
     ("get", "/v1/audit"): OVERSEERS,
@@ -73,7 +76,14 @@ PUBLIC_PREFIXES = ("/v1/webhooks/", "/a/", "/ack/", "/b/", "/u/", "/digest/", "/
 # The operator console signs people in with a session cookie, not a bearer token (tests/test_console.py).
 CONSOLE = "/console"
 PUBLIC = frozenset(
-    {("get", "/v1/keys"), ("get", "/v1/openapi.json"), ("get", "/v1/alerts/{alert_id}/verify")}
+    {
+        ("get", "/v1/keys"),
+        ("get", "/v1/openapi.json"),
+        ("get", "/v1/alerts/{alert_id}/verify"),
+        ("get", "/v1/alerts.atom"),  # the public alerts' feed
+        # Prometheus scrapes with the [metrics] token, not a sender's (none in the tests: loopback only).
+        ("get", "/metrics"),
+    }
 )
 WRONG_TOKEN = "an_" + "x" * 43
 DRILL = {

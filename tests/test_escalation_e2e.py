@@ -35,9 +35,11 @@ from tests.conftest import Stack, start_stack, stop_stack
 
 SCALE = 0.04  # the policy's minutes become seconds: voice 4.8 s, backups 12 s, superintendents 24 s, ...
 AUDIENCE_ROLES = ["principal", "safety_coordinator", "sro", "cybersecurity_coordinator"]
-# An Extreme Actual alert (the "extreme" policy) to the 100 audience officials of `build_registry`.
+# An Extreme Actual alert (the "extreme" policy) to the 100 audience officials of `build_registry`. Not a
+# lockdown: those have their own policy, which stops per school (tests/test_schools_e2e.py).
 EXTREME_TO_AUDIENCE: dict[str, Any] = {
     **example_alert_request(),
+    "event": "Armed intruder",
     "headline": "Lockdown: intruder reported",
     "instruction": "Lock doors and keep students in rooms.",
     "audience": {"roles": AUDIENCE_ROLES},

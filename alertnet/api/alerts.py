@@ -6,6 +6,7 @@ from typing import Any
 
 from aiohttp import web
 
+from alertnet.api import cap
 from alertnet.api.errors import error_response, field_errors, read_json, whole_number
 from alertnet.api.keys import SERVICES, require_sender
 from alertnet.domain.alert_request import AlertValidationError
@@ -22,6 +23,8 @@ MAX_LIST = 200
 @routes.post("/v1/alerts")
 async def post_alert(request: web.Request) -> web.Response:
     sender = await require_sender(request)
+    if cap.is_cap(request):  # a CAP 1.2 document (alertnet.api.cap)
+        return await cap.post_cap_alert(request, sender, accepted_json)
     payload = await read_json(request)
     service = request.app[SERVICES].alerts
     try:
@@ -105,6 +108,7 @@ async def get_alert(request: web.Request) -> web.Response:
         record, progress = await request.app[SERVICES].alerts.alert_status(alert_id)
     except NotFound:
         return error_response(404, "not_found", f"alert_id: no alert with id '{alert_id}'")
+    schools = await request.app[SERVICES].schools.counts(alert_id)
     return web.json_response(
         {
             "id": alert_id,
@@ -112,6 +116,7 @@ async def get_alert(request: web.Request) -> web.Response:
             "alert": record["alert"],
             "recipients": record["recipients"],
             "channels": progress_json(progress),
+            "schools": schools,
             "signature": record["signature"],
             "key_id": record["key_id"],
             "verification_code": record["code"],

@@ -18,6 +18,7 @@ from alertnet.api import (
     approvals,
     audit,
     bulletins,
+    cap,
     console,
     console_editor,
     console_people,
@@ -25,8 +26,10 @@ from alertnet.api import (
     console_registry,
     digest,
     health,
+    metrics,
     openapi,
     pages,
+    schools,
     webhooks,
 )
 from alertnet.api.errors import as_json_error
@@ -44,13 +47,15 @@ async def redis_unavailable(request: web.Request, handler: Handler) -> web.Strea
     retry), instead of a 500 and a traceback per request."""
     try:
         return await handler(request)
-    except (redis.ConnectionError, redis.TimeoutError) as error:
+    except redis.RedisError as error:
+        # A failover: the old primary demoted (READONLY), or too few replicas to take writes (NOREPLICAS).
+        failing_over = isinstance(error, redis.exceptions.ReadOnlyError) or "NOREPLICAS" in str(error)
+        if not isinstance(error, (redis.ConnectionError, redis.TimeoutError)) and not failing_over:
+            raise
         log.warning("redis_unavailable", path=request.path, error=error.__class__.__name__)
+        unreachable = "the hub's store (Redis) is unreachable; nothing was recorded"
         return web.json_response(
-            {
-                "error": "unavailable",
-                "message": "the hub's store (Redis) is unreachable; nothing was recorded",
-            },
+            {"error": "unavailable", "message": getattr(error, "public_message", unreachable)},
             status=503,
             headers={"Retry-After": "2"},
         )
@@ -87,6 +92,7 @@ def create_app(settings: Settings) -> web.Application:
         approvals,
         audit,
         bulletins,
+        cap,
         console,
         console_editor,
         console_people,
@@ -94,8 +100,10 @@ def create_app(settings: Settings) -> web.Application:
         console_registry,
         digest,
         health,
+        metrics,
         openapi,
         pages,
+        schools,
         webhooks,
     ):
         app.router.add_routes(module.routes)

@@ -42,7 +42,12 @@ async def add_person(request: web.Request) -> web.Response:
     name = form.get("name", "").strip()
     try:
         token = await accounts.create(
-            sender, name, form.get("role", ""), form.get("password", ""), form.get("email", "").strip()
+            sender,
+            name,
+            form.get("role", ""),
+            form.get("password", ""),
+            form.get("email", "").strip(),
+            official=form.get("official", "").strip(),
         )
     except NotPermitted as error:
         return refused_page(sender, csrf, error)

@@ -8,11 +8,13 @@ from aiohttp import web
 
 from alertnet import __version__
 from alertnet.api.openapi_bulletins import bulletin_paths
+from alertnet.api.openapi_cap import with_cap
 from alertnet.api.openapi_common import complete
 from alertnet.api.openapi_console import console_paths
 from alertnet.api.openapi_console_editors import console_editor_paths
 from alertnet.api.openapi_console_registry import console_registry_paths
 from alertnet.api.openapi_digest import digest_paths
+from alertnet.api.openapi_metrics import metrics_paths
 from alertnet.api.openapi_schemas import (
     ACCEPTED,
     ACK_LIST,
@@ -34,6 +36,7 @@ from alertnet.api.openapi_schemas import (
     error_body,
     json_body,
 )
+from alertnet.api.openapi_schools import school_paths
 from alertnet.domain.alert_request import example_alert_request
 
 routes = web.RouteTableDef()
@@ -334,14 +337,16 @@ def document() -> dict[str, Any]:
                     },
                 }
             },
+            **school_paths(),
             **digest_paths(),
+            **metrics_paths(),
             **bulletin_paths(),
             **console_paths(),
             **console_registry_paths(),
             **console_editor_paths(),
         },
     }
-    complete(doc["paths"])
+    complete(with_cap(doc["paths"]))
     return doc
 
 

@@ -60,6 +60,12 @@ STATUS = {
                 "properties": {"total": {"type": "integer"}, "states": CHANNEL_COUNTS},
             },
         },
+        "schools": {
+            "type": "object",
+            "description": "the alert's schools (district, school): targeted, reached (one of its officials "
+            "acknowledged), not reached; GET /v1/alerts/{alert_id}/schools lists them",
+            "properties": {k: {"type": "integer"} for k in ("targeted", "reached", "not_reached")},
+        },
         "signature": {"type": "string"},
         "key_id": {"type": "string"},
         "verification_code": {"type": "string"},

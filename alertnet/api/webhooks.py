@@ -21,6 +21,7 @@ async def _twilio(request: web.Request) -> tuple[str, dict[str, str], str]:
     try:
         form = await request.post()
     except (ValueError, AssertionError, LookupError) as error:  # bad encoding, boundary or charset
+        await request.app[SERVICES].webhooks.rejected("twilio", "malformed")
         raise bad_request("invalid_request", "body", f"not a readable form ({error})") from None
     params = {key: str(value) for key, value in form.items()}
     url = request.app[SETTINGS].api.base_url + request.path_qs

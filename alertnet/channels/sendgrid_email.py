@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 import urllib.error
 from collections.abc import AsyncGenerator
 from typing import Any
@@ -11,6 +12,7 @@ from python_http_client.exceptions import HTTPError
 from sendgrid import SendGridAPIClient
 
 from alertnet.channels.base import Envelope, Outcome, Outgoing, ProviderRecord, SendResult
+from alertnet.channels.request_stats import REQUESTS
 from alertnet.domain.messages import Channel, Content, EmailContent
 from alertnet.domain.receipts import Receipt
 from alertnet.settings import Settings
@@ -100,20 +102,27 @@ class SendGridEmail:
         return None
 
     def _send_request(self, body: dict[str, Any]) -> tuple[Outcome, str, str]:
+        """(outcome, X-Message-Id, reason) of one Mail Send request; its time and failure are counted."""
+        started = time.perf_counter()
+        outcome, provider_id, reason, status = self._attempt(body)
+        REQUESTS.note("sendgrid", "email", time.perf_counter() - started, status)
+        return outcome, provider_id, reason
+
+    def _attempt(self, body: dict[str, Any]) -> tuple[Outcome, str, str, str]:
         try:
-            return Outcome.SENT, self._post(body), ""
+            return Outcome.SENT, self._post(body), "", ""
         except HTTPError as error:
             detail = error.body.decode("utf-8", "replace")[:300] if isinstance(error.body, bytes) else ""
             reason = f"sendgrid {error.status_code}: {detail}"
             if error.status_code == 429 or error.status_code >= 500:
-                return Outcome.RETRY, "", reason
-            return Outcome.PERMANENT, "", reason
+                return Outcome.RETRY, "", reason, str(error.status_code)
+            return Outcome.PERMANENT, "", reason, str(error.status_code)
         except TimeoutError as error:
-            return Outcome.AMBIGUOUS, "", f"no answer: {error.__class__.__name__}"
+            return Outcome.AMBIGUOUS, "", f"no answer: {error.__class__.__name__}", "timeout"
         except urllib.error.URLError as error:
             if isinstance(error.reason, ConnectionRefusedError):
-                return Outcome.RETRY, "", "connection refused"
-            return Outcome.AMBIGUOUS, "", f"no answer: {error.reason}"
+                return Outcome.RETRY, "", "connection refused", "connection"
+            return Outcome.AMBIGUOUS, "", f"no answer: {error.reason}", "timeout"
 
     async def send_simple(self, subject: str, html: str, text: str, addresses: list[str]) -> bool:
         """One email to a few addresses outside the pipeline (a test send, a notice to editors): no

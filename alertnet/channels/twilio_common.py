@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import re
+import time
 from collections.abc import AsyncGenerator, Awaitable, Callable
+from contextlib import AbstractAsyncContextManager
 from typing import Any
 
 import aiohttp
@@ -14,6 +17,7 @@ from twilio.http.response import Response
 from twilio.rest import Client
 
 from alertnet.channels.base import Envelope, Outcome, Outgoing, SenderPool, SendResult
+from alertnet.channels.request_stats import REQUESTS
 from alertnet.settings import Settings
 
 # A request with no answer by then is an unknown outcome (looked up before anything is sent again).
@@ -53,26 +57,37 @@ async def close_async_client(client: Client) -> None:
     await client.http_client.close()
 
 
-async def classify_twilio_call(official_id: str, call: object) -> SendResult:
-    """Await a create_async call and turn its outcome into a SendResult."""
+async def classify_twilio_call(official_id: str, call: object, *, channel: str = "") -> SendResult:
+    """Await a create_async call and turn its outcome into a SendResult (with `channel`, the request's
+    time and its failure, if any, are counted for the metrics)."""
+    started = time.perf_counter()
+    result, status, code = await _classify(official_id, call)
+    if channel:
+        REQUESTS.note("twilio", channel, time.perf_counter() - started, status, code)
+    return result
+
+
+async def _classify(official_id: str, call: object) -> tuple[SendResult, str, str]:
+    """The result, and for a failure its HTTP status (or "connection", "timeout") and Twilio error code."""
     try:
         resource = await call  # type: ignore[misc]
     except TwilioRestException as error:
         reason = f"twilio {error.status} code {error.code}: {without_numbers(str(error.msg))}"
+        failure = str(error.status), str(error.code or "")
         if error.status == 429:  # 20429: the request was not processed; safe to send again
-            return SendResult(official_id, Outcome.RETRY, reason=reason)
+            return SendResult(official_id, Outcome.RETRY, reason=reason), *failure
         if error.status >= 500:
             # A 5xx does not say the message was not created (Twilio may have taken it and failed only
             # to answer): like a timeout, it is looked up before anything is sent again.
-            return SendResult(official_id, Outcome.AMBIGUOUS, reason=reason)
-        return SendResult(official_id, Outcome.PERMANENT, reason=reason)
+            return SendResult(official_id, Outcome.AMBIGUOUS, reason=reason), *failure
+        return SendResult(official_id, Outcome.PERMANENT, reason=reason), *failure
     except (aiohttp.ClientConnectorError, ConnectionRefusedError) as error:
-        return SendResult(
-            official_id, Outcome.RETRY, reason=f"connection refused: {error.__class__.__name__}"
-        )
+        reason = f"connection refused: {error.__class__.__name__}"
+        return SendResult(official_id, Outcome.RETRY, reason=reason), "connection", ""
     except (TimeoutError, aiohttp.ClientError) as error:
-        return SendResult(official_id, Outcome.AMBIGUOUS, reason=f"no answer: {error.__class__.__name__}")
-    return SendResult(official_id, Outcome.SENT, provider_id=str(resource.sid))
+        reason = f"no answer: {error.__class__.__name__}"
+        return SendResult(official_id, Outcome.AMBIGUOUS, reason=reason), "timeout", ""
+    return SendResult(official_id, Outcome.SENT, provider_id=str(resource.sid)), "", ""
 
 
 PHONE_NUMBER = re.compile(r"\+?\d{7,15}")
@@ -114,11 +129,17 @@ async def paced_sends(
     `create(envelope, sender)` starts the SDK call; results are yielded as they complete.
     """
     gate = asyncio.Semaphore(max_in_flight)
+    # Calls book their paced slots one after another, in the batch's order (who matters first).
+    in_order: AbstractAsyncContextManager[Any] = (
+        asyncio.Lock() if outgoing.slot.startswith("voice") else contextlib.nullcontext()
+    )
 
     async def send_one(envelope: Envelope) -> SendResult:
         async with gate:
-            sender = await pool.acquire(critical=outgoing.critical)
-            return await classify_twilio_call(envelope.official_id, create(envelope, sender))
+            async with in_order:
+                sender = await pool.acquire(critical=outgoing.critical)
+            channel = outgoing.slot.split("@")[0]
+            return await classify_twilio_call(envelope.official_id, create(envelope, sender), channel=channel)
 
     tasks = [asyncio.ensure_future(send_one(e)) for e in envelopes]
     try:

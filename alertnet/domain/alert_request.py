@@ -25,6 +25,7 @@ from alertnet.domain.alerts import (
     utc_seconds,
 )
 from alertnet.domain.audience import AUDIENCE_KEYS, GEO_SELECTORS, LIST_SELECTORS, Audience
+from alertnet.domain.audience import SCHOOLS_DESCRIPTION as SCHOOLS
 from alertnet.domain.contacts import Role
 from alertnet.domain.errors import FieldError, ValidationError
 from alertnet.domain.messages import Channel
@@ -46,20 +47,9 @@ class AlertValidationError(ValidationError):
 # ------------------------------------------------------------------------------------------ parsing
 
 TOP_LEVEL = (
-    "status",
-    "msgType",
-    "references",
-    "severity",
-    "urgency",
-    "certainty",
-    "event",
-    "headline",
-    "description",
-    "instruction",
-    "expires",
-    "audience",
-    "channels",
-)
+    "status", "msgType", "references", "severity", "urgency", "certainty", "event", "headline",
+    "description", "instruction", "expires", "audience", "channels", "public",
+)  # fmt: skip
 REQUIRED = (
     "status",
     "msgType",
@@ -250,6 +240,12 @@ class FieldParser:
                 items.append(text)
         return tuple(items)
 
+    def boolean(self, data: Mapping[str, Any], key: str) -> bool:
+        """An optional boolean (null: absent, false)."""
+        if data.get(key) is not None and not isinstance(data[key], bool):
+            self.error(key, f"must be true or false; got {show(data[key])}")
+        return data.get(key) is True
+
     def channels(self, value: Any) -> tuple[Channel, ...]:
         allowed = [c.value for c in Channel]
         if not isinstance(value, list) or not value:
@@ -307,7 +303,9 @@ def parse_alert_request(payload: object, *, now: datetime) -> AlertDraft:
       whitespace; roles are `Role` values (exact spelling); statewide together with regions, counties,
       districts, schools or officials is an error (ambiguous); without statewide at least one selector
       is needed (roles alone means those roles statewide);
-    - ``channels``: a non-empty list of unique `Channel` values.
+    - ``channels``: a non-empty list of unique `Channel` values;
+    - ``public``: a boolean, default false; true lists the alert in the public Atom feed and lets anyone read
+      its CAP document (a lockdown is never published unless its sender says so).
     """
     if now.tzinfo is None:
         raise ValueError("now must be timezone-aware")
@@ -333,6 +331,7 @@ def parse_alert_request(payload: object, *, now: datetime) -> AlertDraft:
     expires = p.expires(payload, now)
     audience = p.audience(payload["audience"]) if payload.get("audience") is not None else Audience()
     channels = p.channels(payload["channels"]) if payload.get("channels") is not None else ()
+    public = p.boolean(payload, "public")
     if p.errors or not (status and msg_type and severity and urgency and certainty):
         raise AlertValidationError(p.errors)
     return AlertDraft(
@@ -349,6 +348,7 @@ def parse_alert_request(payload: object, *, now: datetime) -> AlertDraft:
         expires=expires,
         audience=audience,
         channels=channels,
+        public=public,
     )
 
 
@@ -364,6 +364,8 @@ def request_schema() -> dict[str, Any]:
             if key == "statewide"
             else {**strings, "items": {"enum": [r.value for r in Role]}}
             if key == "roles"
+            else {**strings, "description": SCHOOLS}
+            if key == "schools"
             else strings
             for key in AUDIENCE_KEYS
         },
@@ -382,6 +384,12 @@ def request_schema() -> dict[str, Any]:
         "expires": {"type": "string", "format": "date-time"},
         "audience": audience,
         "channels": {"type": "array", "items": {"enum": [c.value for c in Channel]}, "minItems": 1},
+        "public": {
+            "type": "boolean",
+            "default": False,
+            "description": "list the alert in the public feed (/v1/alerts.atom) and let anyone read its CAP "
+            "document; a lockdown is not published unless its sender says so",
+        },
     }
     return {
         "type": "object",

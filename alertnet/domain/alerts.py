@@ -10,7 +10,10 @@ the hub assigns (``id``, ``sender``, ``sent``); ``alert.draft`` gives the `Alert
 Field names in `Alert.to_dict` follow CAP 1.2 where CAP has the element (``identifier``, ``sender``,
 ``sent``, ``status``, ``msgType``, ``references``, ``event``, ``urgency``, ``severity``, ``certainty``,
 ``headline``, ``description``, ``instruction``, ``expires``); ``audience`` and ``channels`` are AlertNet's
-own (CAP's ``<area>`` is geographic polygons; ours is the school-officials registry). Two deliberate
+own (CAP's ``<area>`` is geographic polygons; ours is the school-officials registry). Two keys appear only
+when set, so that alerts signed before they existed verify unchanged: ``public`` (true: listed in the
+public feed, its CAP document readable without a token) and ``cap`` (the sender, identifier and sent of
+the CAP 1.2 message the alert was imported from; `alertnet.domain.cap_in`). Two deliberate
 differences from CAP: ``references`` is a list of earlier AlertNet alert ids (CAP: a space separated string of
 ``sender,identifier,sent`` triples), and the CAP enumerations are narrowed to what this network sends
 (no ``System``/``Draft`` status, no ``Ack``/``Error`` msgType). Date-times are written the CAP way:
@@ -72,6 +75,22 @@ class Certainty(StrEnum):
 
 
 @dataclass(frozen=True)
+class CapOrigin:
+    """The CAP 1.2 message an alert was imported from: its sender, identifier and sent, as written."""
+
+    sender: str
+    identifier: str
+    sent: str
+
+    def to_dict(self) -> dict[str, str]:
+        return {"sender": self.sender, "identifier": self.identifier, "sent": self.sent}
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> CapOrigin:
+        return cls(sender=str(d["sender"]), identifier=str(d["identifier"]), sent=str(d["sent"]))
+
+
+@dataclass(frozen=True)
 class AlertDraft:
     """What the sender asked for, validated by `parse_alert_request`.
 
@@ -92,6 +111,8 @@ class AlertDraft:
     expires: datetime | None
     audience: Audience
     channels: tuple[Channel, ...]
+    public: bool = False
+    cap: CapOrigin | None = None
 
 
 @dataclass(frozen=True)
@@ -114,6 +135,8 @@ class Alert:
     expires: datetime | None
     audience: Audience
     channels: tuple[Channel, ...]
+    public: bool = False
+    cap: CapOrigin | None = None
 
     @property
     def draft(self) -> AlertDraft:
@@ -142,8 +165,9 @@ class Alert:
         return Priority.HIGH
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready; every key always present (``expires`` may be null). Inverse of `from_dict`."""
-        return {
+        """JSON-ready; every key always present (``expires`` may be null) but ``public`` and ``cap``,
+        present only when set. Inverse of `from_dict`."""
+        d: dict[str, Any] = {
             "identifier": self.id,
             "sender": self.sender,
             "sent": format_datetime(self.sent),
@@ -161,6 +185,11 @@ class Alert:
             "audience": self.audience.to_dict(),
             "channels": [c.value for c in self.channels],
         }
+        if self.public:
+            d["public"] = True
+        if self.cap is not None:
+            d["cap"] = self.cap.to_dict()
+        return d
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> Alert:
@@ -183,6 +212,8 @@ class Alert:
             expires=parse_datetime(str(expires)) if expires is not None else None,
             audience=Audience.from_dict(d.get("audience", {})),
             channels=tuple(Channel(c) for c in d["channels"]),
+            public=d.get("public") is True,
+            cap=CapOrigin.from_dict(d["cap"]) if d.get("cap") else None,
         )
 
 
@@ -218,11 +249,12 @@ def canonical_bytes(alert: Alert) -> bytes:
     """The exact bytes that are signed.
 
     ``json.dumps(alert.to_dict(), sort_keys=True, separators=(",", ":"), ensure_ascii=False)`` encoded as
-    UTF-8. In words: the `Alert.to_dict` object (every key present, ``expires`` null when absent, lists
-    in their stored order, no floats), keys sorted by code point at every level, no whitespace between
-    tokens, non-ASCII characters written as themselves (UTF-8), and JSON's standard escapes for ``"``,
-    ``\\`` and control characters (``\\n``; others as ``\\u00XX``). A third party holding the alert JSON
-    served by the API can re-create the bytes with the same call and check the Ed25519 signature.
+    UTF-8. In words: the `Alert.to_dict` object (every key present but ``public`` and ``cap``, which are
+    there only when set; ``expires`` null when absent, lists in their stored order, no floats), keys
+    sorted by code point at every level, no whitespace between tokens, non-ASCII characters written as
+    themselves (UTF-8), and JSON's standard escapes for ``"``, ``\\`` and control characters (``\\n``;
+    others as ``\\u00XX``). A third party holding the alert JSON served by the API can re-create the bytes
+    with the same call and check the Ed25519 signature.
     """
     return json.dumps(alert.to_dict(), sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode(
         "utf-8"

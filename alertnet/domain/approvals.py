@@ -94,3 +94,22 @@ class HeldAlert:
                 "reject": f"/v1/alerts/{self.alert.id}/reject",
             },
         }
+
+
+def page_request(held: HeldAlert, directors: list[str], console_url: str) -> dict[str, Any]:
+    """The alert that pages the other directors (their own registry entries) about a held alert: SMS and
+    call, Actual (it is a real request for a decision), small enough never to wait for approval itself."""
+    alert = held.alert
+    return {
+        "status": "Actual",
+        "msgType": "Alert",
+        "severity": "Moderate",
+        "urgency": "Immediate",
+        "certainty": "Observed",
+        "event": "Approval needed",
+        "headline": f"{alert.sender} asks a second director to approve a {alert.status.value} "
+        f"{alert.event} alert to {held.officials} officials"[:160],
+        "instruction": f"Approve or reject it in the console: {console_url}/console/alerts/{alert.id}"[:1000],
+        "audience": {"officials": directors},
+        "channels": ["sms", "voice"],
+    }

@@ -7,7 +7,10 @@ Semantics:
   official is in when their region, county, district or school, or their id, is listed;
 - ``roles``, when given, narrows the result to officials with one of those roles; roles alone (no
   statewide, no other selector) means those roles statewide;
-- names (and ids) match case-insensitively after trimming surrounding whitespace.
+- names (and ids) match case-insensitively after trimming surrounding whitespace;
+- a school is named by its name alone (every school of that name, in any district) or qualified by its
+  district, ``"District / School"`` (that one school: two schools of one name in two districts are two
+  schools).
 
 `audience_includes` is membership only; `resolve_audience` also drops inactive officials.
 """
@@ -25,6 +28,10 @@ GEO_SELECTORS = ("regions", "counties", "districts", "schools", "officials")
 """Audience selectors that pick people by where they are (or who they are); they form a union."""
 LIST_SELECTORS = ("regions", "counties", "districts", "schools", "roles", "officials")
 AUDIENCE_KEYS = ("statewide", "regions", "counties", "districts", "schools", "roles", "officials")
+SCHOOLS_DESCRIPTION = (
+    'A school by its name alone ("Lincoln Elementary": every school of that name, in any district) or '
+    'qualified by its district ("Columbia 93 / Lincoln Elementary": that one school).'
+)
 
 
 @dataclass(frozen=True)
@@ -73,6 +80,27 @@ def _keys(values: Iterable[str]) -> frozenset[str]:
     return frozenset(_key(v) for v in values)
 
 
+def qualified_school(text: str) -> list[tuple[str, str]]:
+    """Every (district, school) reading of a ``"District / School"`` selector, lower-cased (a name with a
+    slash of its own may split in more than one place)."""
+    readings = []
+    for n, char in enumerate(text):
+        if char == "/":
+            district, school = _key(text[:n]), _key(text[n + 1 :])
+            if district and school:
+                readings.append((district, school))
+    return readings
+
+
+def _school_pairs(values: Iterable[str]) -> frozenset[tuple[str, str]]:
+    return frozenset(pair for v in values for pair in qualified_school(v))
+
+
+def _school_matches(schools: frozenset[str], pairs: frozenset[tuple[str, str]], official: Official) -> bool:
+    school = _key(official.school)
+    return school in schools or (bool(pairs) and (_key(official.district), school) in pairs)
+
+
 @dataclass(frozen=True)
 class _Matcher:
     """An audience with its selectors lower-cased once, so matching an official is a few set lookups."""
@@ -83,6 +111,7 @@ class _Matcher:
     counties: frozenset[str]
     districts: frozenset[str]
     schools: frozenset[str]
+    school_pairs: frozenset[tuple[str, str]]
     officials: frozenset[str]
     roles: frozenset[str]
 
@@ -102,6 +131,7 @@ class _Matcher:
             counties=counties,
             districts=districts,
             schools=schools,
+            school_pairs=_school_pairs(audience.schools),
             officials=officials,
             roles=roles,
         )
@@ -117,7 +147,7 @@ class _Matcher:
             (bool(self.regions) and _key(official.region) in self.regions)
             or (bool(self.counties) and _key(official.county) in self.counties)
             or (bool(self.districts) and _key(official.district) in self.districts)
-            or (bool(self.schools) and _key(official.school) in self.schools)
+            or (bool(self.schools) and _school_matches(self.schools, self.school_pairs, official))
             or (bool(self.officials) and _key(official.id) in self.officials)
         )
 
@@ -167,12 +197,17 @@ def unknown_selectors(audience: Audience, officials: Iterable[Official]) -> list
         return []
     known: dict[str, set[str]] = {name: set() for name, _, _ in _SELECTORS}
     getters = [(known[name], get) for name, _, get in _SELECTORS if wanted[name]]
+    pairs: set[tuple[str, str]] = set()
     for official in officials:
         for bucket, get in getters:
             bucket.add(_key(get(official)))
+        if wanted["schools"]:
+            pairs.add((_key(official.district), _key(official.school)))
     errors: list[FieldError] = []
     for name, reason, _ in _SELECTORS:
         for n, (raw, key) in enumerate(zip(getattr(audience, name), wanted[name], strict=True)):
+            if name == "schools" and any(pair in pairs for pair in qualified_school(raw)):
+                continue
             if key not in known[name]:
                 errors.append(FieldError(f"audience.{name}[{n}]", reason.format(raw.strip())))
     return errors

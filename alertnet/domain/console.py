@@ -12,7 +12,7 @@ from typing import Any
 
 from alertnet.domain.alerts import Status
 from alertnet.domain.contacts import Official, address_for
-from alertnet.domain.escalation import Policy
+from alertnet.domain.escalation import Policy, plan_steps
 from alertnet.domain.messages import Channel
 
 AUDIENCE_KINDS = ("statewide", "regions", "counties", "districts", "schools", "roles")
@@ -204,11 +204,11 @@ def escalation_view(
     if not plan:
         return []
     due, firing = waiting
-    policy = policies.get(str(plan.get("policy", "")))
+    steps = plan_steps(plan, policies)  # the policy's version the alert started with
     out = []
     for w in plan.get("waves", []):
         wave, index = int(w["wave"]), int(w["step"])
-        step = policy.steps[index] if policy is not None and index < len(policy.steps) else None
+        step = steps[index] if index < len(steps) else None
         sent = sum(n for slot, n in totals.items() if slot.endswith(f"@{wave}"))
         if wave in firing:
             state = "firing now"

@@ -1,8 +1,13 @@
 """Escalation policies (pure): which steps are due when, and whom each step reaches.
 
-A policy is chosen by the alert's severity and status. The alert's own channels go out at once; each step
-fires `after` seconds from the alert, for officials who have not acknowledged (an ack by the official or
-by their backup counts), and again `repeat` times every `every` seconds.
+A policy is chosen by the alert's severity and status (and its event, for a policy that lists `events`).
+The alert's own channels go out at once; each step fires `after` seconds from the alert, and again
+`repeat` times every `every` seconds, for the recipients still waiting: with `until = "official"` (the
+default) those who have not acknowledged (an ack by the official or by their backup counts); with
+`until = "school"` those whose school nobody has acknowledged for yet (officials above a school: as with
+"official"). A person reached by one step is not sent the alert again on the same channel by a later step;
+only a step's own repeats send again. An alert keeps the steps of its policy as they were when it was sent
+(`step_to_dict`, stored in its plan).
 """
 
 from __future__ import annotations
@@ -16,13 +21,22 @@ from typing import Any
 from alertnet.domain.contacts import Official, Role
 from alertnet.domain.errors import FieldError
 from alertnet.domain.messages import Channel
+from alertnet.domain.schools import SchoolKey, same_school, school_of
 
 
 class Whom(StrEnum):
     OFFICIAL = "official"
     BACKUP = "backup"
+    SCHOOL = "school"  # every official of the waiting official's (district, school)
     SUPERINTENDENT = "superintendent"
     REGIONAL_COORDINATOR = "regional_coordinator"
+
+
+class Until(StrEnum):
+    """When a step stops for a recipient: once they (or their backup) answered, or anyone at their school."""
+
+    OFFICIAL = "official"
+    SCHOOL = "school"
 
 
 @dataclass(frozen=True)
@@ -32,6 +46,7 @@ class Step:
     whom: tuple[Whom, ...]
     repeat: int = 0
     every: float = 0.0
+    until: Until = Until.OFFICIAL
 
 
 @dataclass(frozen=True)
@@ -40,6 +55,40 @@ class Policy:
     severities: frozenset[str]
     statuses: frozenset[str]
     steps: tuple[Step, ...]
+    events: frozenset[str] = frozenset()  # casefolded; empty: any event
+
+
+def step_to_dict(step: Step) -> dict[str, Any]:
+    """A step as stored in an alert's escalation plan (the policy's version the alert started with)."""
+    return {
+        "after": step.after,
+        "channels": [c.value for c in step.channels],
+        "whom": [w.value for w in step.whom],
+        "repeat": step.repeat,
+        "every": step.every,
+        "until": step.until.value,
+    }
+
+
+def step_from_dict(data: Mapping[str, Any]) -> Step:
+    return Step(
+        after=float(data["after"]),
+        channels=tuple(Channel(c) for c in data["channels"]),
+        whom=tuple(Whom(w) for w in data["whom"]),
+        repeat=int(data.get("repeat", 0)),
+        every=float(data.get("every", 0.0)),
+        until=Until(data.get("until", Until.OFFICIAL.value)),
+    )
+
+
+def plan_steps(plan: Mapping[str, Any], policies: Mapping[str, Policy]) -> tuple[Step, ...]:
+    """The steps an alert's plan fires: those stored with it, or (a plan written before steps were stored)
+    its policy's as loaded now."""
+    stored = plan.get("steps")
+    if isinstance(stored, list):
+        return tuple(step_from_dict(s) for s in stored)
+    policy = policies.get(str(plan.get("policy", "")))
+    return policy.steps if policy is not None else ()
 
 
 @dataclass(frozen=True)
@@ -92,6 +141,10 @@ def parse_policies(text: str) -> list[Policy]:
             every = _number(step.get("every", 0), f"{at}.every", errors)
             if repeat and every <= 0:
                 errors.append(FieldError(f"{at}.every", "must be > 0 when repeat is set"))
+            until = step.get("until", Until.OFFICIAL.value)
+            if until not in [u.value for u in Until]:
+                errors.append(FieldError(f"{at}.until", f"{until!r} is not one of official, school"))
+                until = Until.OFFICIAL.value
             steps.append(
                 Step(
                     after=_number(step.get("after"), f"{at}.after", errors),
@@ -107,8 +160,17 @@ def parse_policies(text: str) -> list[Policy]:
                     ),
                     repeat=repeat,
                     every=every,
+                    until=Until(until),
                 )
             )
+        events = raw.get("events")
+        if events is not None and (
+            not isinstance(events, list)
+            or not events
+            or not all(isinstance(e, str) and e.strip() for e in events)
+        ):
+            errors.append(FieldError(f"{where}.events", "must be a non-empty list of event names"))
+            events = None
         policies.append(
             Policy(
                 name=str(raw.get("name", f"policy{p}")),
@@ -121,6 +183,7 @@ def parse_policies(text: str) -> list[Policy]:
                     _strings(raw.get("statuses"), f"{where}.statuses", [v.value for v in Status], errors)
                 ),
                 steps=tuple(steps),
+                events=frozenset(e.strip().casefold() for e in events or ()),
             )
         )
     if errors:
@@ -128,8 +191,18 @@ def parse_policies(text: str) -> list[Policy]:
     return policies
 
 
-def choose_policy(policies: Iterable[Policy], severity: str, status: str) -> Policy | None:
-    return next((p for p in policies if severity in p.severities and status in p.statuses), None)
+def choose_policy(policies: Iterable[Policy], severity: str, status: str, event: str = "") -> Policy | None:
+    """The first policy whose severities and statuses hold the alert's, and whose events (if it lists any)
+    hold the alert's event (case-insensitive)."""
+    event = event.strip().casefold()
+    return next(
+        (
+            p
+            for p in policies
+            if severity in p.severities and status in p.statuses and (not p.events or event in p.events)
+        ),
+        None,
+    )
 
 
 def schedule(policy: Policy, start: float, *, time_scale: float = 1.0) -> list[DueStep]:
@@ -158,10 +231,45 @@ def is_covered(official_id: str, acked: set[str], registry: Mapping[str, Officia
     return bool(official and official.backup_id and official.backup_id in acked)
 
 
+def waiting_for(
+    step: Step,
+    recipients: Iterable[str],
+    acked: set[str],
+    registry: Mapping[str, Official],
+    schools: Mapping[str, SchoolKey],
+) -> list[str]:
+    """The recipients a step still fires for (see the module docstring). `schools`: official id -> school,
+    as recorded when the alert was sent."""
+    recipients = list(recipients)
+    if not acked:
+        return recipients
+    if step.until is Until.OFFICIAL:
+        return [r for r in recipients if not is_covered(r, acked, registry)]
+    reached = set()
+    for official_id in acked:
+        key = schools.get(official_id) or school_of(registry.get(official_id))
+        if key is not None:
+            reached.add(same_school(key))
+    waiting = []
+    for r in recipients:
+        key = schools.get(r) or school_of(registry.get(r))
+        if key is None:
+            if not is_covered(r, acked, registry):
+                waiting.append(r)
+        elif same_school(key) not in reached:
+            waiting.append(r)
+    return waiting
+
+
 def step_targets(
-    step: Step, unacknowledged: Iterable[str], registry: Mapping[str, Official]
+    step: Step,
+    unacknowledged: Iterable[str],
+    registry: Mapping[str, Official],
+    schools: Mapping[str, SchoolKey] | None = None,
 ) -> dict[Channel, list[str]]:
-    """Whom this step reaches on each channel: ids of active officials with an address on that channel."""
+    """Whom this step reaches on each channel: ids of active officials with an address on that channel.
+    `schools`: official id -> school as recorded at send time (else the registry's)."""
+    schools = schools or {}
     leaders: dict[tuple[str, str], list[str]] = {}
     if Whom.SUPERINTENDENT in step.whom or Whom.REGIONAL_COORDINATOR in step.whom:
         for o in registry.values():
@@ -169,6 +277,11 @@ def step_targets(
                 leaders.setdefault(("district", o.district.lower()), []).append(o.id)
             elif o.active and o.role is Role.REGIONAL_COORDINATOR:
                 leaders.setdefault(("region", o.region.lower()), []).append(o.id)
+    staff: dict[SchoolKey, list[str]] = {}
+    if Whom.SCHOOL in step.whom:
+        for o in registry.values():
+            if o.active and (key := school_of(o)) is not None:
+                staff.setdefault(same_school(key), []).append(o.id)
     chosen: dict[str, None] = {}
     for official_id in unacknowledged:
         official = registry.get(official_id)
@@ -178,6 +291,10 @@ def step_targets(
             chosen[official_id] = None
         if Whom.BACKUP in step.whom and official.backup_id:
             chosen[official.backup_id] = None
+        if Whom.SCHOOL in step.whom:
+            school = schools.get(official_id) or school_of(official)
+            if school is not None:
+                chosen.update(dict.fromkeys(sorted(staff.get(same_school(school), []))))
         if Whom.SUPERINTENDENT in step.whom:
             chosen.update(dict.fromkeys(leaders.get(("district", official.district.lower()), [])))
         if Whom.REGIONAL_COORDINATOR in step.whom:
@@ -188,6 +305,30 @@ def step_targets(
         if ids:
             targets[channel] = ids
     return targets
+
+
+def earlier_step_slots(slots: Iterable[str], waves: Iterable[DueStep], step: int) -> list[str]:
+    """The delivery slots ("sms@2", ...) written by waves of steps other than `step` (the failover slot
+    "voice@f" and the first fan-out's slots are not steps)."""
+    step_of = {w.wave: w.step for w in waves}
+    found = []
+    for slot in slots:
+        _, _, wave = slot.partition("@")
+        if wave.isdigit() and int(wave) in step_of and step_of[int(wave)] != step:
+            found.append(slot)
+    return found
+
+
+def drop_already_sent(
+    targets: Mapping[Channel, list[str]], sent: Mapping[Channel, set[str]]
+) -> dict[Channel, list[str]]:
+    """A step's targets without whoever an earlier step already sent the alert to on that channel."""
+    kept: dict[Channel, list[str]] = {}
+    for channel, ids in targets.items():
+        left = [i for i in ids if i not in sent.get(channel, set())]
+        if left:
+            kept[channel] = left
+    return kept
 
 
 def _has(official: Official, channel: Channel) -> bool:

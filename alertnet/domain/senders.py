@@ -46,6 +46,7 @@ class Sender:
     created: str
     active: bool = True
     email: str = ""  # where the hub tells the sender things (a held digest); optional
+    official: str = ""  # their own registry entry: where the hub pages them (an alert held for approval)
 
 
 def may_send(role: SenderRole, kind: SendKind) -> bool:

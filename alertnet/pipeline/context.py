@@ -26,15 +26,32 @@ from alertnet.store.alerts import AlertStore
 from alertnet.store.audit import AuditLog
 from alertnet.store.files import load_or_create_secret
 from alertnet.store.messages import MessageStore
+from alertnet.store.redis_url import connect_async, connect_sync
 from alertnet.store.registry import OfficialStore
+
+# A worker that cannot get its claims onto a replica waits this long (not sending) before the batch fails.
+WORKER_DURABLE_PATIENCE_SECONDS = 60.0
 
 
 def async_redis(settings: Settings) -> Redis:
-    return Redis.from_url(settings.redis_url, health_check_interval=30)
+    """The async client for `redis_url` (plain or Sentinel), carrying the `[redis]` durability settings."""
+    durability = settings.redis
+    return connect_async(
+        settings.redis_url,
+        min_replicas=durability.min_replicas,
+        wait_timeout_ms=durability.wait_timeout_ms,
+        health_check_interval=30,
+    )
 
 
 def sync_redis(settings: Settings) -> redis.Redis:
-    return redis.Redis.from_url(settings.redis_url, health_check_interval=30)
+    durability = settings.redis
+    return connect_sync(
+        settings.redis_url,
+        min_replicas=durability.min_replicas,
+        wait_timeout_ms=durability.wait_timeout_ms,
+        health_check_interval=30,
+    )
 
 
 def build_channels(settings: Settings, conn: Redis) -> dict[Channel, ChannelAdapter]:
@@ -86,7 +103,13 @@ class WorkerContext:
 async def build_worker_context(settings: Settings) -> WorkerContext:
     """Build the adapters a worker process uses for every job; call inside the worker's event loop."""
     templates.configure(settings.templates_path)  # for messages rendered here (queued before an upgrade)
-    conn = async_redis(settings)
+    conn = connect_async(
+        settings.redis_url,
+        min_replicas=settings.redis.min_replicas,
+        wait_timeout_ms=settings.redis.wait_timeout_ms,
+        health_check_interval=30,
+    )
+    conn.patience_seconds = WORKER_DURABLE_PATIENCE_SECONDS  # a claim waits for a replica, never sends blind
     links = Links(settings.api.base_url)
     alerts = AlertStore(conn)
     officials = OfficialStore(conn)

@@ -15,6 +15,7 @@ from alertnet.domain.deliveries import Delivery, DeliveryState
 from alertnet.domain.messages import Message
 from alertnet.pipeline.batches import Batch
 from alertnet.store import keys as k
+from alertnet.store import metrics
 from alertnet.store.messages import stage_message
 
 RUN_BATCH = "alertnet.pipeline.worker.run_batch"
@@ -50,6 +51,7 @@ class Dispatcher:
             for stage in also:
                 stage(pipe)
             self._write_deliveries(pipe, message.id, slots, now)
+            metrics.stage_message(pipe, message.kind.value, slots)
             self._enqueue(pipe, batches, now)
             pipe.execute()
 
@@ -77,6 +79,7 @@ class Dispatcher:
                 for message, slots, batches in parts:
                     stage_message(pipe, message)
                     self._write_deliveries(pipe, message.id, slots, now)
+                    metrics.stage_message(pipe, message.kind.value, slots)
                     self._enqueue(pipe, batches, now)
                 for stage in also:
                     stage(pipe)
@@ -121,6 +124,7 @@ class Dispatcher:
             pipe.hincrby(k.TOTALS_KEY + message_id, slot, n)
             if n:
                 pipe.hincrby(k.COUNTS_KEY + message_id, f"{slot}:queued", n)
+                metrics.stage_queued(pipe, slot, n)
 
     def _enqueue(self, pipe: redis.client.Pipeline, batches: Sequence[Batch], now: float) -> None:
         by_queue: dict[str, list[Batch]] = {}

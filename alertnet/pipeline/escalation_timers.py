@@ -18,8 +18,20 @@ import redis
 import structlog
 from redis.asyncio import Redis
 
-from alertnet.domain.escalation import DueStep, Policy, Whom, is_covered, step_targets, superseded
+from alertnet.domain.escalation import (
+    DueStep,
+    Policy,
+    Step,
+    Whom,
+    drop_already_sent,
+    earlier_step_slots,
+    plan_steps,
+    step_targets,
+    superseded,
+    waiting_for,
+)
 from alertnet.domain.messages import Channel
+from alertnet.domain.schools import SchoolKey, order_calls
 from alertnet.pipeline.batches import QUEUE_FOR_PRIORITY, Batch, batch_sizes, plan_batches
 from alertnet.pipeline.enqueue import HSET_CHUNK, Dispatcher
 from alertnet.pipeline.messages import MessageLoader
@@ -59,6 +71,7 @@ class Escalator:
         self.officials = OfficialStore(redis)
         self._claim = redis.register_script(CLAIM_DUE_STEPS)
         self._recipient_cache: dict[str, list[str]] = {}
+        self._school_cache: dict[str, dict[str, SchoolKey]] = {}
 
     async def fire_due(self, now: float | None = None) -> int:
         """Fire every step due by `now`; returns how many were fired."""
@@ -87,11 +100,31 @@ class Escalator:
                 self._recipient_cache.pop(next(iter(self._recipient_cache)))
         return found
 
-    def _first_official_call(self, plan: dict[str, Any], wave: int) -> bool:
+    async def _schools(self, alert_id: str) -> dict[str, SchoolKey]:
+        """The school of each first recipient, as recorded at send time (never changes: kept here)."""
+        found = self._school_cache.get(alert_id)
+        if found is None:
+            found = await self.alerts.schools(alert_id)
+            self._school_cache[alert_id] = found
+            while len(self._school_cache) > RECIPIENT_CACHE_ALERTS:
+                self._school_cache.pop(next(iter(self._school_cache)))
+        return found
+
+    async def _sent_by_earlier_steps(
+        self, alert_id: str, waves: list[DueStep], step: int
+    ) -> dict[Channel, set[str]]:
+        """Whom waves of other steps already sent the alert to, per channel (a step's own repeats may
+        send again; nobody gets the same alert twice on one channel from two steps)."""
+        slots = earlier_step_slots(await self.alerts.slots(alert_id), waves, step)
+        sent: dict[Channel, set[str]] = {}
+        for slot, ids in (await self.alerts.slot_ids(alert_id, slots)).items():
+            sent.setdefault(Channel(slot.split("@")[0]), set()).update(ids)
+        return sent
+
+    def _first_official_call(self, plan: dict[str, Any], steps: tuple[Step, ...], wave: int) -> bool:
         """True if `wave` is the first step that calls the officials themselves."""
-        policy = self.policies[plan["policy"]]
         for info in sorted(plan["waves"], key=lambda w: w["wave"]):
-            step = policy.steps[info["step"]]
+            step = steps[info["step"]]
             if Channel.VOICE in step.channels and Whom.OFFICIAL in step.whom:
                 return bool(info["wave"] == wave)
         return False
@@ -122,13 +155,20 @@ class Escalator:
                 "escalation_step_dropped", step=info["step"], reason=reason, late=round(time.time() - due, 1)
             )
             return False
-        step = self.policies[plan["policy"]].steps[info["step"]]
+        steps = plan_steps(plan, self.policies)  # the version of the policy the alert started with
+        step = steps[info["step"]]
         registry = (await self.officials.snapshot()).by_id
         acked = await self.acks.acked_ids(alert_id)
         recipients = await self._recipients(alert_id)
-        waiting = [r for r in recipients if not is_covered(r, acked, registry)] if acked else recipients
-        targets = step_targets(step, waiting, registry)
-        if Channel.VOICE in targets and self._first_official_call(plan, wave):
+        schools = await self._schools(alert_id)
+        waiting = waiting_for(step, recipients, acked, registry, schools)
+        targets = step_targets(step, waiting, registry, schools)
+        targets = drop_already_sent(targets, await self._sent_by_earlier_steps(alert_id, waves, info["step"]))
+        if Channel.VOICE in targets:
+            targets[Channel.VOICE] = order_calls(
+                targets[Channel.VOICE], registry, self.settings.pipeline.call_order
+            )
+        if Channel.VOICE in targets and self._first_official_call(plan, steps, wave):
             # Officials whose SMS failed were called at once; this step's call came early for them.
             called = await self.alerts.delivery_ids(alert_id, FAILOVER_SLOT)
             targets[Channel.VOICE] = [i for i in targets[Channel.VOICE] if i not in called]

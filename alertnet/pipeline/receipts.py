@@ -25,6 +25,7 @@ from alertnet.settings import Settings
 from alertnet.store import keys as k
 from alertnet.store.acks import AckStore
 from alertnet.store.alerts import AlertStore, StateMove
+from alertnet.store.durable import durable
 from alertnet.store.registry import OfficialStore
 
 log = structlog.get_logger("alertnet.receipts")
@@ -46,6 +47,7 @@ async def record_provider_ids(redis: Redis, owners: Mapping[str, str]) -> None:
         for provider_id, did in owners.items():
             pipe.set(k.PROVIDER_INDEX + provider_id, did, ex=PROVIDER_ID_DAYS * 86400)
         await pipe.execute()
+    await durable(redis)
 
 
 async def provider_id_owners(redis: Redis, provider_ids: list[str]) -> dict[str, str]:

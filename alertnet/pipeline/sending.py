@@ -38,6 +38,8 @@ from alertnet.domain.subscriptions import MailingList, make_list_token, unsubscr
 from alertnet.pipeline.batches import Batch
 from alertnet.pipeline.context import WorkerContext
 from alertnet.pipeline.receipts import LOOKED_UP, provider_id_owners, record_provider_ids, whose_copy
+from alertnet.pipeline.request_metrics import flush_request_counts
+from alertnet.pipeline.school_skip import reached_at_school
 from alertnet.store import keys as k
 from alertnet.store.alerts import StateMove
 
@@ -179,7 +181,10 @@ async def _skip_unneeded(ctx: WorkerContext, message_id: str, batch: Batch, ids:
         acked = {m.decode() for m in await ctx.redis.hkeys(k.ACKS_KEY + message_id)}
         if acked:
             registry = await ctx.officials.get_many(ids)
-            covered = [i for i in ids if is_covered(i, acked, registry)]
+            school = await reached_at_school(  # a step that stops once the school answered
+                ctx.redis, message_id, batch.channel, ids, acked, registry, ctx.officials.get_many
+            )
+            covered = [i for i in ids if is_covered(i, acked, registry) or i in school]
             moves = [
                 StateMove(i, DeliveryState.CANCELED, CLAIMABLE_STATES, reason="acknowledged") for i in covered
             ]
@@ -341,6 +346,7 @@ async def _record(
                 "delivery_not_sent", official_id=r.official_id, outcome=r.outcome.value, reason=r.reason
             )
     applied = await ctx.alerts.move(message_id, slot, moves)
+    await flush_request_counts(ctx.redis)  # the provider requests' times and failures, for the metrics
     if slot.split("@")[0] in LOOKED_UP:
         await record_provider_ids(
             ctx.redis,

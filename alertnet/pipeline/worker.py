@@ -20,6 +20,7 @@ from alertnet.pipeline.sending import process_batch
 from alertnet.pipeline.upgrade import migrate_queued_jobs
 from alertnet.settings import Settings, load_settings
 from alertnet.store import keys as k
+from alertnet.store.redis_url import lost_primary
 from alertnet.store.server import answers
 
 log = structlog.get_logger("alertnet.worker")
@@ -104,7 +105,9 @@ def run_worker(settings: Settings, *, burst: bool = False, name: str | None = No
         worker = AlertNetWorker(queues, connection=connection, settings=settings, name=name)
         try:
             worker.work(burst=burst, with_scheduler=False, logging_level="WARNING")
-        except (redis.ConnectionError, redis.TimeoutError) as error:
+        except redis.RedisError as error:
+            if not lost_primary(error):
+                raise
             log.warning("worker_lost_redis", error=error.__class__.__name__)
         finally:
             RUNTIME.stop()

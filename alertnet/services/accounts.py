@@ -109,7 +109,9 @@ class AccountService:
             await self.audit.record(actor=actor.name, action=action, outcome="forbidden")
             raise NotPermitted(f"sender role '{actor.role.value}' may not manage senders; director may")
 
-    async def create(self, actor: Sender, name: str, role: str, password: str, email: str = "") -> str:
+    async def create(
+        self, actor: Sender, name: str, role: str, password: str, email: str = "", *, official: str = ""
+    ) -> str:
         """A director creates a console user (a sender with a password); returns the new API token, shown
         once. Raises NotPermitted or BadRequest (a bad name, role, email or password creates nothing)."""
         await self._require_director(actor, "sender_add")
@@ -122,7 +124,9 @@ class AccountService:
             raise BadRequest(f"{'password' if password_problem(password) else 'name'}: {problem}")
         if await self.senders.get(name) is not None:
             raise BadRequest(f"name: a sender '{name}' exists already (the CLI replaces one)")
-        created = await self.sender_service.add(name, chosen, actor=actor.name, email=email)
+        created = await self.sender_service.add(
+            name, chosen, actor=actor.name, email=email, official=official
+        )
         await self.set_password(name, password, actor=actor.name)
         return created.token
 

@@ -17,13 +17,22 @@ import structlog
 
 from alertnet.content.alerts import alert_message
 from alertnet.domain.alert_request import AlertValidationError, parse_alert_request
-from alertnet.domain.alerts import Alert, AlertDraft, MsgType, canonical_bytes, new_alert, utc_seconds
+from alertnet.domain.alerts import (
+    Alert,
+    AlertDraft,
+    CapOrigin,
+    MsgType,
+    canonical_bytes,
+    new_alert,
+    utc_seconds,
+)
 from alertnet.domain.approvals import HeldAlert, needs_approval
 from alertnet.domain.audience import resolve_audience, unknown_selectors
+from alertnet.domain.cap_in import origin_key
 from alertnet.domain.contacts import address_for
 from alertnet.domain.deliveries import AlertProgress
 from alertnet.domain.errors import FieldError
-from alertnet.domain.escalation import Policy, choose_policy, schedule
+from alertnet.domain.escalation import Policy, choose_policy, schedule, step_to_dict
 from alertnet.domain.followups import (
     follow_up_recipients,
     reference_problems,
@@ -36,11 +45,14 @@ from alertnet.domain.senders import Sender, SenderRole, SendKind, may_send
 from alertnet.domain.signing import AlertSigner, verification_code, verify_signature
 from alertnet.services.errors import Conflict, Forbidden, NotFound
 from alertnet.services.fanout import FanOut
+from alertnet.services.schools import sending_extras
 from alertnet.settings import Settings
 from alertnet.store.acks import AckStore
 from alertnet.store.alerts import AlertStore, stage_alert
 from alertnet.store.approvals import ApprovalStore
 from alertnet.store.audit import AuditLog
+from alertnet.store.cap import stage_cap
+from alertnet.store.durable import durable
 from alertnet.store.registry import OfficialStore
 
 log = structlog.get_logger("alertnet.service")
@@ -81,16 +93,21 @@ class AlertService:
         self.links = links
         self.approvals = approvals
 
-    async def submit_alert(self, sender: Sender, payload: object) -> AcceptedAlert | HeldAlert:
+    async def submit_alert(
+        self, sender: Sender, payload: object, *, cap: CapOrigin | None = None
+    ) -> AcceptedAlert | HeldAlert:
         """Validate, authorize, sign, store and fan out an alert.
 
         An Actual alert to more officials than the two-person rule allows is held (a `HeldAlert`) until a
         second director approves it. Raises Forbidden (the sender's role may not send alerts),
         AlertValidationError (every bad field) or Conflict (a Cancel of an alert already closed). Either
-        way nothing is stored but the audit entry.
+        way nothing is stored but the audit entry. ``cap``: the CAP message the request was taken from
+        (kept with the alert; `alertnet.services.cap`).
         """
         now = datetime.now(UTC)
         draft, recipients = await self._admit(sender, payload, now)
+        if cap is not None:
+            draft = replace(draft, cap=cap)
         alert = new_alert(draft, sender=sender.name, now=now)
         if alert.msg_type is MsgType.CANCEL:
             return await self._send_closing(sender, alert, recipients, "cancelled by")
@@ -216,6 +233,7 @@ class AlertService:
         if approved_by:
             record["approved_by"] = approved_by
         escalation, plan_json = self._escalation_plan(alert) if message.escalatable else ([], "")
+        recipients, schools = await sending_extras(self.officials, recipients, self.settings)
         stage = functools.partial(
             stage_alert,
             alert_id=alert.id,
@@ -226,8 +244,18 @@ class AlertService:
             wants_ack=message.acknowledgeable,
             escalation=escalation,
             plan_json=plan_json,
+            schools=schools,
         )
-        await self.fanout.send(message, recipients, also=[stage])
+        cap = functools.partial(
+            stage_cap,
+            alert_id=alert.id,
+            created=alert.sent.timestamp(),
+            public=alert.public,
+            origin_key=origin_key(alert.cap.sender, alert.cap.identifier, alert.cap.sent)
+            if alert.cap
+            else "",
+        )
+        await self.fanout.send(message, recipients, also=[stage, cap])
         await self.audit.record(
             actor=sender.name,
             action="send_alert",
@@ -239,17 +267,20 @@ class AlertService:
             recipients=counts,
             **({"approved_by": approved_by} if approved_by else {}),
         )
+        # The alert, its deliveries, jobs and audit entry on a replica before the sender hears "accepted".
+        await durable(self.alerts.redis)
         log.info("alert_accepted", alert_id=alert.id, sender=sender.name, recipients=counts)
         return AcceptedAlert(alert, signature, self.signer.key_id, code, counts)
 
     def _escalation_plan(self, alert: Alert) -> tuple[list[tuple[str, float]], str]:
         """The alert's escalation timers (member, due time) and its plan, from the matching policy."""
-        policy = choose_policy(self.policies, alert.severity.value, alert.status.value)
+        policy = choose_policy(self.policies, alert.severity.value, alert.status.value, alert.event)
         if policy is None or not policy.steps:
             return [], ""
         waves = schedule(policy, alert.sent.timestamp(), time_scale=self.settings.escalation.time_scale)
         plan = {
             "policy": policy.name,
+            "steps": [step_to_dict(step) for step in policy.steps],  # this version, for the alert's life
             "waves": [
                 {"wave": w.wave, "step": w.step, "repetition": w.repetition, "due": w.due} for w in waves
             ],
@@ -290,6 +321,7 @@ class AlertService:
             "instruction": "Resume normal operations unless local authorities direct otherwise.",
             "audience": original["audience"],
             "channels": original["channels"],
+            "public": original.get("public") is True,  # who saw the alert in the feed sees it end
         }
         now = datetime.now(UTC)
         draft, recipients = await self._admit(sender, payload, now)

@@ -8,25 +8,37 @@ import time
 from dataclasses import replace
 from typing import Any
 
-from alertnet.domain.approvals import ApprovalState, Fallback, HeldAlert, approval_refusal
+from alertnet.domain.alert_request import AlertValidationError
+from alertnet.domain.approvals import ApprovalState, Fallback, HeldAlert, approval_refusal, page_request
 from alertnet.domain.senders import Sender, SenderRole
 from alertnet.services.alerts import AcceptedAlert, AlertService
 from alertnet.services.errors import Conflict, NotFound, NotPermitted
 from alertnet.settings import ApprovalSettings
 from alertnet.store.approvals import ApprovalStore
 from alertnet.store.audit import AuditLog
+from alertnet.store.registry import SenderStore
 
 MAX_REASON = 500
+PAGER = Sender(name="alertnet-approvals", role=SenderRole.DIRECTOR, created="")
 
 
 class ApprovalService:
     def __init__(
-        self, settings: ApprovalSettings, *, store: ApprovalStore, alerts: AlertService, audit: AuditLog
+        self,
+        settings: ApprovalSettings,
+        *,
+        store: ApprovalStore,
+        alerts: AlertService,
+        audit: AuditLog,
+        senders: SenderStore,
+        console_url: str,
     ) -> None:
         self.settings = settings
         self.store = store
         self.alerts = alerts
         self.audit = audit
+        self.senders = senders
+        self.console_url = console_url.rstrip("/")
 
     async def _may_see(self, sender: Sender, **detail: str) -> None:
         """Directors and viewers see held alerts; anyone else is refused, and the refusal audited."""
@@ -109,3 +121,43 @@ class ApprovalService:
             await self._send(held, "fallback", ApprovalState.SENT_UNAPPROVED, "alert_fallback_send")
             sent += 1
         return sent
+
+    async def page_waiting(self) -> int:
+        """Page every other active director (SMS and call to their own registry entry) about each alert
+        newly held for approval, once per alert (the scheduler's tick, within seconds of the hold).
+        Audited, with whom it paged or why nobody could be. Returns how many alerts were paged about."""
+        paged = 0
+        for alert_id in await self.store.pending():
+            held = await self.store.get(alert_id)
+            if (
+                held is None
+                or held.state is not ApprovalState.PENDING
+                or not await self.store.claim_page(alert_id)
+            ):
+                continue
+            others = [
+                s
+                for s in await self.senders.all()
+                if s.role is SenderRole.DIRECTOR and s.active and s.name != held.alert.sender
+            ]
+            reachable = [s for s in others if s.official]
+            detail = {"alert_id": alert_id, "directors": [s.name for s in reachable]}
+            if not reachable:
+                await self.audit.record(actor=PAGER.name, action="approval_page", outcome="nobody", **detail)
+                continue
+            request = page_request(held, sorted({s.official for s in reachable}), self.console_url)
+            try:
+                accepted = await self.alerts.submit_alert(PAGER, request)
+            except AlertValidationError as error:
+                reasons = "; ".join(f"{e.field}: {e.reason}" for e in error.errors)
+                await self.audit.record(
+                    actor=PAGER.name, action="approval_page", outcome="invalid", reason=reasons, **detail
+                )
+                continue
+            await self.store.paged(alert_id, [s.name for s in reachable])
+            page_id = accepted.alert.id if isinstance(accepted, AcceptedAlert) else ""
+            await self.audit.record(
+                actor=PAGER.name, action="approval_page", outcome="accepted", page_alert=page_id, **detail
+            )
+            paged += 1
+        return paged

@@ -48,6 +48,8 @@ CORRECTIONS_LOOKED_AT = 200  # the newest alerts searched for updates and cancel
 NOT_YET_SHOWN = 100  # the live view lists this many who have not acknowledged (the CSV has everyone)
 REPLIES_LOOKED_AT = 200  # the newest inbound SMS a live view looks through for replies to this alert
 REPLIES_SHOWN = 20
+LIVE_FRESH_SECONDS = 0.9  # live views poll every second: one read serves every view of an alert
+LIVE_CACHED_ALERTS = 64
 PREVIEW_CODE = "XXX-XXX"  # as long as a real verification code, so the segment count is exact
 
 
@@ -76,6 +78,7 @@ class ConsoleService:
         self.acks = acks
         self.audit = audit
         self.links = links
+        self._live: dict[tuple[str, float], tuple[float, dict[str, Any]]] = {}
 
     async def _require_alerts(self, sender: Sender, action: str) -> None:
         if not may_send(sender.role, SendKind.ALERT):
@@ -244,7 +247,8 @@ class ConsoleService:
             held = await self.alerts.approvals.get(alert_id)
             if held is None:
                 raise NotFound(f"alert_id: no alert '{alert_id}'") from None
-            return {"held": held.view(), "alert": held.alert.to_dict()}
+            paged = await self.alerts.approvals.paged(alert_id)
+            return {"held": held.view(), "alert": held.alert.to_dict(), "paged": paged}
         report = await self.acks.report(alert_id)
         silent, unreachable = await self._not_yet(alert_id, report.pending[:NOT_YET_SHOWN], record)
         return {
@@ -285,7 +289,20 @@ class ConsoleService:
 
     async def live(self, alert_id: str, sent_at: float = 0.0) -> dict[str, Any]:
         """The figures a live view refreshes every second, whatever the alert's size: a few O(1) reads,
-        the escalation steps (done and due), and the newest inbound replies from those it reached."""
+        the escalation steps (done and due), and the newest inbound replies from those it reached. Read
+        at most once per `LIVE_FRESH_SECONDS` per alert in this process, however many views are open
+        (twenty directors watching a statewide alert cost what one does)."""
+        now = time.monotonic()
+        cached = self._live.get((alert_id, sent_at))
+        if cached is not None and now - cached[0] < LIVE_FRESH_SECONDS:
+            return cached[1]
+        figures = await self._read_live(alert_id, sent_at)
+        if len(self._live) >= LIVE_CACHED_ALERTS:
+            self._live.pop(next(iter(self._live)))
+        self._live[(alert_id, sent_at)] = (now, figures)
+        return figures
+
+    async def _read_live(self, alert_id: str, sent_at: float) -> dict[str, Any]:
         progress = await self.alerts.alerts.progress(alert_id)
         acknowledged, recipients = await self.acks.acks.counts(alert_id)
         plan = await self.alerts.alerts.escalation_plan(alert_id)

@@ -28,9 +28,14 @@ class SenderService:
         sender = await self.senders.by_token_hash(token_hash(token))
         return sender if sender and sender.active else None
 
-    async def add(self, name: str, role: SenderRole, *, actor: str = "cli", email: str = "") -> NewSender:
-        """Create (or replace, revoking the old token) a sender. Raises BadRequest for a bad name or
-        email address."""
+    async def add(
+        self, name: str, role: SenderRole, *, actor: str = "cli", email: str = "", official: str = ""
+    ) -> NewSender:
+        """Create (or replace, revoking the old token) a sender. Raises BadRequest for a bad name, email
+        address or registry id (`official`: their own entry, where the hub pages them)."""
+        official = official.strip()
+        if official and (len(official) > 64 or not official.isprintable() or " " in official):
+            raise BadRequest("official: a registry id (no spaces, at most 64 characters)")
         problem = validate_sender_name(name)
         if problem:
             raise BadRequest(f"name: {problem}")
@@ -40,9 +45,14 @@ class SenderService:
             except EmailNotValidError as error:
                 raise BadRequest(f"email: not a valid email address: {error}") from None
         token = new_token()
-        sender = await self.senders.add(name, role, token_hash(token), email=email)
+        sender = await self.senders.add(name, role, token_hash(token), email=email, official=official)
         await self.audit.record(
-            actor=actor, action="sender_add", outcome="accepted", sender=name, role=role.value
+            actor=actor,
+            action="sender_add",
+            outcome="accepted",
+            sender=name,
+            role=role.value,
+            official=official,
         )
         return NewSender(sender, token)
 

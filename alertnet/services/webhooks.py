@@ -4,7 +4,12 @@ its script. Parsing and signature checks are the providers' adapters' (`alertnet
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import contextlib
+import functools
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Concatenate, ParamSpec, TypeVar
+
+import redis
 
 from alertnet.channels.sendgrid_events import AddressEvent, EventsRefused, SendGridEvents, address_events
 from alertnet.channels.twilio_voice import voice_twiml
@@ -17,10 +22,37 @@ from alertnet.pipeline.receipts import ReceiptApplier
 from alertnet.services.acks import AckRefused, AckService
 from alertnet.services.errors import BadRequest, BadSignature, NotFound
 from alertnet.store.digest import SubscriptionStore
+from alertnet.store.metrics import MetricsStore
 from alertnet.store.webhooks import HandledRequests
 
 KEY_NOT_RECOGNIZED = "That key was not recognized. Reply 1 to the text message to acknowledge. Goodbye."
 KEY_RECORDED = "Thank you. Your acknowledgement has been recorded. Goodbye."
+P = ParamSpec("P")
+R = TypeVar("R")
+Handler = Callable[Concatenate["WebhookService", P], Awaitable[R]]
+
+
+def _refusals_counted(provider: str) -> Callable[[Handler[P, R]], Handler[P, R]]:
+    """Count every request the handler refuses, by reason, for the metrics (and refuse it as before)."""
+
+    def wrap(handler: Handler[P, R]) -> Handler[P, R]:
+        @functools.wraps(handler)
+        async def counted(self: WebhookService, /, *args: P.args, **kwargs: P.kwargs) -> R:
+            try:
+                return await handler(self, *args, **kwargs)
+            except BadSignature:
+                await self.rejected(provider, "bad_signature")
+                raise
+            except BadRequest:
+                await self.rejected(provider, "malformed")
+                raise
+            except NotFound:
+                await self.rejected(provider, "not_found")
+                raise
+
+        return counted
+
+    return wrap
 
 
 class WebhookService:
@@ -35,8 +67,10 @@ class WebhookService:
         links: Links,
         handled: HandledRequests,
         subscriptions: SubscriptionStore | None = None,
+        metrics: MetricsStore | None = None,
     ) -> None:
         self.subscriptions = subscriptions
+        self.metrics = metrics
         self.twilio = twilio
         self.sendgrid = sendgrid
         self.receipts = receipts
@@ -44,6 +78,12 @@ class WebhookService:
         self.messages = messages
         self.links = links
         self.handled = handled
+
+    async def rejected(self, provider: str, reason: str) -> None:
+        """Count a refused (or replayed) webhook request; never changes the answer to it."""
+        if self.metrics is not None:
+            with contextlib.suppress(redis.ConnectionError, redis.TimeoutError):
+                await self.metrics.webhook_rejected(provider, reason)
 
     def _verified(self, url: str, params: Mapping[str, str], signature: str) -> None:
         if not self.twilio.verify(url, params, signature):
@@ -55,16 +95,19 @@ class WebhookService:
         if receipt is not None:
             await self.receipts.apply({did: (receipt, provider_id)})
 
+    @_refusals_counted("twilio")
     async def twilio_sms_status(self, url: str, params: Mapping[str, str], signature: str, did: str) -> None:
         """A Messaging status callback for delivery `did`. Raises BadSignature or BadRequest."""
         self._verified(url, params, signature)
         await self._apply(did, *self.twilio.sms_status(params))
 
+    @_refusals_counted("twilio")
     async def twilio_call_status(self, url: str, params: Mapping[str, str], signature: str, did: str) -> None:
         """A Voice status callback for delivery `did`. Raises BadSignature or BadRequest."""
         self._verified(url, params, signature)
         await self._apply(did, *self.twilio.call_status(params))
 
+    @_refusals_counted("twilio")
     async def twilio_call_script(self, url: str, params: Mapping[str, str], signature: str, did: str) -> str:
         """The TwiML of a call too long to hand Twilio inline. Raises BadSignature, BadRequest, NotFound."""
         self._verified(url, params, signature)
@@ -79,6 +122,7 @@ class WebhookService:
             raise NotFound(f"d: no delivery '{did}'")
         return voice_twiml(message.content.voice, gather_action=self.links.call_gather(did))
 
+    @_refusals_counted("twilio")
     async def twilio_inbound_sms(self, url: str, params: Mapping[str, str], signature: str) -> str:
         """An official's SMS to the hub; returns the TwiML reply. Raises BadSignature.
 
@@ -89,6 +133,7 @@ class WebhookService:
         self._verified(url, params, signature)
         sid = params.get("MessageSid", "")
         if sid and not await self.handled.begin("twilio-sms", sid):
+            await self.rejected("twilio", "duplicate")
             return self.twilio.empty_reply()
         try:
             # An ack is recorded with this request's "handled" mark in one transaction: a retry after a
@@ -103,6 +148,7 @@ class WebhookService:
             await self.handled.done("twilio-sms", sid)
         return self.twilio.sms_reply(text)
 
+    @_refusals_counted("twilio")
     async def twilio_keypress(self, url: str, params: Mapping[str, str], signature: str, did: str) -> str:
         """A digit pressed during a call; returns the TwiML answer. Raises BadSignature."""
         self._verified(url, params, signature)
@@ -112,6 +158,7 @@ class WebhookService:
             result = None
         return self.twilio.say(KEY_NOT_RECOGNIZED if result is None else KEY_RECORDED)
 
+    @_refusals_counted("sendgrid")
     async def sendgrid_events(self, body: bytes, signature: str, timestamp: str) -> None:
         """A batch of SendGrid events. Raises BadSignature, or BadRequest for a body that is not events."""
         if not self.sendgrid.verify(body, signature, timestamp):

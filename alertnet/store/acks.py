@@ -9,7 +9,9 @@ from redis.asyncio import Redis
 
 from alertnet.domain.acks import Ack
 from alertnet.store import keys as k
-from alertnet.store.scripts import NEWEST_OPEN_ALERT
+from alertnet.store.durable import durable
+from alertnet.store.metrics import record_ack_call
+from alertnet.store.scripts import NEWEST_OPEN_ALERT, RECORD_ACK
 from alertnet.store.webhooks import DONE as HANDLED_DONE
 from alertnet.store.webhooks import KEPT_SECONDS as HANDLED_KEPT_SECONDS
 
@@ -20,16 +22,21 @@ class AckStore:
     def __init__(self, redis: Redis) -> None:
         self.redis = redis
         self._newest_open = redis.register_script(NEWEST_OPEN_ALERT)
+        self._record = redis.register_script(RECORD_ACK)
 
     async def record(self, ack: Ack, *, handled: str | None = None) -> bool:
         """Store the first ack of an official for an alert; a second one changes nothing (returns False).
         `handled`: the marker of the provider request that carried it, set done in the same transaction."""
+        keys, args = record_ack_call(ack)  # HSETNX, and the ack metrics when it is the first
         if handled is None:
-            return bool(await self.redis.hsetnx(k.ACKS_KEY + ack.alert_id, ack.official_id, ack.to_json()))
+            first = await self._record(keys=keys, args=args)
+            await durable(self.redis)
+            return bool(first)
         async with self.redis.pipeline(transaction=True) as pipe:
-            pipe.hsetnx(k.ACKS_KEY + ack.alert_id, ack.official_id, ack.to_json())
+            await self._record(keys=keys, args=args, client=pipe)
             pipe.set(handled, HANDLED_DONE, ex=HANDLED_KEPT_SECONDS)
             first, _ = await pipe.execute()
+        await durable(self.redis)
         return bool(first)
 
     async def acks(self, alert_id: str) -> dict[str, Ack]:

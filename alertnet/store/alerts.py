@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -14,7 +14,9 @@ from redis.asyncio import Redis
 
 from alertnet.domain.deliveries import AlertProgress, Delivery, DeliveryState
 from alertnet.domain.messages import Channel
+from alertnet.domain.schools import SchoolKey, decode_school
 from alertnet.store import keys as k
+from alertnet.store.durable import durable
 from alertnet.store.scripts import TRANSITION
 
 HSET_CHUNK = 2000
@@ -42,16 +44,21 @@ def stage_alert(
     wants_ack: bool,
     escalation: Sequence[tuple[str, float]] = (),
     plan_json: str = "",
+    schools: Mapping[str, str] | None = None,
 ) -> None:
     """Queue an alert's writes on the fan-out's transaction: the signed record, the index by time, the
-    verification code, whom it went to, whether a bare "1" may still acknowledge it, and its escalation
-    timers (member "alert_id|wave" -> due time) with their plan."""
+    verification code, whom it went to (and the school of each who belongs to one: official id -> encoded
+    (district, school)), whether a bare "1" may still acknowledge it, and its escalation timers (member
+    "alert_id|wave" -> due time) with their plan."""
     pipe.set(k.ALERT_KEY + alert_id, record_json)
     pipe.zadd(k.ALERTS_INDEX, {alert_id: created})
     if code:
         pipe.set(k.CODE_KEY + code, alert_id)
     for start in range(0, len(recipients), HSET_CHUNK):
         pipe.sadd(k.RECIPIENTS_KEY + alert_id, *recipients[start : start + HSET_CHUNK])
+    school_items = list((schools or {}).items())
+    for start in range(0, len(school_items), HSET_CHUNK):
+        pipe.hset(k.ALERT_SCHOOLS + alert_id, mapping=dict(school_items[start : start + HSET_CHUNK]))
     if wants_ack:
         pipe.zadd(k.ACK_OPEN, {alert_id: created})
     if escalation:
@@ -73,6 +80,32 @@ class AlertStore:
         """The alert's escalation plan ({policy, waves}), or None when it escalates no further."""
         raw = await self.redis.get(k.ESCALATION_PLAN + alert_id)
         return None if raw is None else dict(json.loads(raw))
+
+    async def schools(self, alert_id: str) -> dict[str, SchoolKey]:
+        """Official id -> (district, school) of the alert's first recipients who belong to a school."""
+        raw = await self.redis.hgetall(k.ALERT_SCHOOLS + alert_id)
+        return {key.decode(): decode_school(value) for key, value in raw.items()}
+
+    async def schools_of(self, alert_id: str, official_ids: Sequence[str]) -> dict[str, SchoolKey]:
+        """`schools`, for these officials only."""
+        if not official_ids:
+            return {}
+        raws = await self.redis.hmget(k.ALERT_SCHOOLS + alert_id, list(official_ids))
+        return {i: decode_school(r) for i, r in zip(official_ids, raws, strict=True) if r is not None}
+
+    async def slot_ids(self, alert_id: str, slots: Sequence[str]) -> dict[str, set[str]]:
+        """Official ids with a delivery in each of these slots."""
+        if not slots:
+            return {}
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for slot in slots:
+                pipe.hkeys(k.DELIVERY_KEY + f"{alert_id}:{slot}")
+            found = await pipe.execute()
+        return {slot: {i.decode() for i in ids} for slot, ids in zip(slots, found, strict=True)}
+
+    async def slots(self, alert_id: str) -> list[str]:
+        """Every delivery slot of a message ("sms", "voice@2", ...)."""
+        return [key.decode() for key in await self.redis.hkeys(k.TOTALS_KEY + alert_id)]
 
     async def escalation_waiting(self, alert_id: str, waves: Sequence[int]) -> tuple[set[int], set[int]]:
         """Which of the alert's escalation waves are still due, and which a scheduler is firing now."""
@@ -187,8 +220,9 @@ class AlertStore:
             count += 1
         if not count:
             return []
-        keys = [k.DELIVERY_KEY + f"{alert_id}:{channel}", k.COUNTS_KEY + alert_id]
+        keys = [k.DELIVERY_KEY + f"{alert_id}:{channel}", k.COUNTS_KEY + alert_id, k.METRICS_DELIVERIES]
         result = await self._transition(keys=keys, args=argv)
+        await durable(self.redis)  # a claim on a replica before anything is sent
         return [bool(x) for x in result]
 
     async def recent_alert_ids(self, limit: int = 50) -> list[str]:

@@ -38,6 +38,21 @@ class ApprovalStore:
             await self.redis.set(k.APPROVAL_KEY + alert_id + ":decided", "1", nx=True, ex=KEPT_SECONDS)
         )
 
+    async def claim_page(self, alert_id: str) -> bool:
+        """True for the one scheduler tick that pages the other directors about this held alert."""
+        return bool(
+            await self.redis.set(k.APPROVAL_KEY + alert_id + ":paged", "[]", nx=True, ex=KEPT_SECONDS)
+        )
+
+    async def paged(self, alert_id: str, names: list[str] | None = None) -> list[str]:
+        """Record (with `names`) or read whom the hub paged about this held alert."""
+        key = k.APPROVAL_KEY + alert_id + ":paged"
+        if names is not None:
+            await self.redis.set(key, json.dumps(names), ex=KEPT_SECONDS)
+            return names
+        raw = await self.redis.get(key)
+        return [str(n) for n in json.loads(raw)] if raw else []
+
     async def release(self, alert_id: str) -> None:
         """The decision failed before anything was sent: let it be decided again."""
         await self.redis.delete(k.APPROVAL_KEY + alert_id + ":decided")

@@ -65,6 +65,16 @@ BULLETIN_ACCESS = PREFIX + "bulletin-access:"  # + id -> stream of views and dow
 # Rate limiting
 RATE_KEY = PREFIX + "rate:"
 
+# Deployment-wide metrics (alertnet.store.metrics): hashes of counters, fields "label|label|..."
+METRICS_DELIVERIES = PREFIX + "metrics:deliveries"  # "channel|state" -> deliveries that entered it
+METRICS_MESSAGES = PREFIX + "metrics:messages"  # kind -> messages fanned out
+METRICS_RECIPIENTS = PREFIX + "metrics:recipients"  # "kind|channel" -> deliveries they were fanned out to
+METRICS_ACKS = PREFIX + "metrics:acks"  # ack channel -> first acks
+METRICS_ACK_SECONDS = PREFIX + "metrics:ack-seconds"  # "channel|le" or "channel|sum" / "channel|count"
+METRICS_REQUESTS = PREFIX + "metrics:requests"  # "provider|channel|le", "...|sum", "...|count"
+METRICS_REQUEST_ERRORS = PREFIX + "metrics:request-errors"  # "provider|channel|status|code" -> count
+METRICS_WEBHOOK_REJECTED = PREFIX + "metrics:webhook-rejected"  # "provider|reason" -> count
+
 # rq queues, in priority order: a worker always drains the first non-empty one.
 QUEUE_CRITICAL = "alertnet-critical"
 QUEUE_HIGH = "alertnet-high"
@@ -95,3 +105,11 @@ ESCALATION_DUE = PREFIX + "esc:due"  # zset "alert_id|wave" -> due time
 ESCALATION_FIRING = PREFIX + "esc:firing"  # zset "alert_id|wave" -> lease expiry while a scheduler fires it
 ESCALATION_PLAN = PREFIX + "esc:plan:"  # + alert id -> JSON {policy, waves: [{wave, step, repetition, due}]}
 ESCALATION_LATENESS = PREFIX + "esc:lateness"  # list of recent step lateness in seconds (newest first)
+ALERT_SCHOOLS = PREFIX + "alert-schools:"  # + alert id -> hash official id -> JSON [district, school]
+
+# CAP 1.2 (alertnet.services.cap)
+CAP_TAKEN = PREFIX + "cap-taken:"  # + origin key of a CAP message taken in -> alert id ("pending" while sent)
+ALERTS_PUBLIC = PREFIX + "alerts:public"  # zset of public alert ids by sent time (the Atom feed)
+
+# Durable writes (alertnet.store.durable): a counter written just before each WAIT for replicas.
+DURABLE_PROBE = PREFIX + "durable-probe"

@@ -181,10 +181,12 @@ class SenderStore:
     def __init__(self, redis: Redis) -> None:
         self.redis = redis
 
-    async def add(self, name: str, role: SenderRole, token_hash: str, *, email: str = "") -> Sender:
+    async def add(
+        self, name: str, role: SenderRole, token_hash: str, *, email: str = "", official: str = ""
+    ) -> Sender:
         """Create or replace a sender; replacing revokes the old token."""
         created = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-        sender = Sender(name=name, role=role, created=created, email=email)
+        sender = Sender(name=name, role=role, created=created, email=email, official=official)
         old_hash = await self.redis.hget(k.SENDER_KEY + name, "token_hash")
         async with self.redis.pipeline(transaction=True) as pipe:
             if old_hash:
@@ -197,6 +199,7 @@ class SenderStore:
                     "created": sender.created,
                     "active": "1",
                     "email": email,
+                    "official": official,
                 },
             )
             pipe.sadd(k.SENDERS_ALL, name)
@@ -221,6 +224,7 @@ class SenderStore:
             created=fields["created"],
             active=fields.get("active") == "1",
             email=fields.get("email", ""),
+            official=fields.get("official", ""),
         )
 
     async def all(self) -> list[Sender]:

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-# KEYS[1] = delivery hash of one (alert, channel), KEYS[2] = the alert's counts hash.
+# KEYS[1] = delivery hash of one (alert, channel), KEYS[2] = the alert's counts hash, KEYS[3] (optional) =
+# the deployment-wide metrics hash ("channel|state" -> deliveries that entered it; the slot's wave cut off).
 # ARGV[1] = channel, ARGV[2] = now, ARGV[3] = claimed-before cutoff for 'sending' (or '0'),
 # then groups of 5: official id, new state, allowed-from states (comma list), provider id, reason.
 # A move is made only from an allowed state, so a late or repeated update never walks a delivery back.
@@ -13,6 +14,7 @@ TRANSITION = """
 local out = {}
 local now = tonumber(ARGV[2])
 local cutoff = tonumber(ARGV[3])
+local metric = string.match(ARGV[1], '^[^@]*') .. '|'
 for i = 4, #ARGV, 5 do
   local id = ARGV[i]
   local to = ARGV[i + 1]
@@ -31,6 +33,7 @@ for i = 4, #ARGV, 5 do
       if d.s ~= to then
         redis.call('HINCRBY', KEYS[2], ARGV[1] .. ':' .. d.s, -1)
         redis.call('HINCRBY', KEYS[2], ARGV[1] .. ':' .. to, 1)
+        if KEYS[3] then redis.call('HINCRBY', KEYS[3], metric .. to, 1) end
       end
       d.s = to
       d.t = now
@@ -135,4 +138,30 @@ while i <= #ARGV do
 end
 redis.call('SET', KEYS[2], prev)
 return ids
+"""
+
+# The first acknowledgement of an official for an alert, and its metrics, in one step. KEYS[1] = the alert's
+# acks hash, KEYS[2] = acks per channel, KEYS[3] = time-to-ack buckets, KEYS[4] = the alerts index (alert id
+# -> created). ARGV: official id, ack JSON, ack channel, ack time, alert id, then the buckets' bounds.
+# Returns 1 if this ack was the first (and counted), 0 if the official had acknowledged already.
+RECORD_ACK = """
+if redis.call('HSETNX', KEYS[1], ARGV[1], ARGV[2]) == 0 then
+  return 0
+end
+redis.call('HINCRBY', KEYS[2], ARGV[3], 1)
+local created = redis.call('ZSCORE', KEYS[4], ARGV[5])
+if created then
+  local seconds = math.max(0, tonumber(ARGV[4]) - tonumber(created))
+  local bucket = '+Inf'
+  for i = 6, #ARGV do
+    if seconds <= tonumber(ARGV[i]) then
+      bucket = ARGV[i]
+      break
+    end
+  end
+  redis.call('HINCRBY', KEYS[3], ARGV[3] .. '|' .. bucket, 1)
+  redis.call('HINCRBYFLOAT', KEYS[3], ARGV[3] .. '|sum', seconds)
+  redis.call('HINCRBY', KEYS[3], ARGV[3] .. '|count', 1)
+end
+return 1
 """

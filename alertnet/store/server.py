@@ -12,12 +12,18 @@ from pathlib import Path
 
 import redis
 
+from alertnet.store.redis_url import connect_sync
+
 
 def answers(url: str, timeout: float = 1.0) -> bool:
+    """True when the Redis at `url` (plain, or the primary its Sentinels name) answers a PING."""
+    client = connect_sync(url, socket_connect_timeout=timeout, socket_timeout=timeout)
     try:
-        return bool(redis.Redis.from_url(url, socket_connect_timeout=timeout, socket_timeout=timeout).ping())
+        return bool(client.ping())
     except (redis.RedisError, OSError):
         return False
+    finally:
+        client.close()
 
 
 def server_binary() -> str:

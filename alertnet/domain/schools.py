@@ -1,0 +1,135 @@
+"""Schools as the hub counts them (pure).
+
+A school is identified by (district, school): two schools of the same name in different districts are two
+schools. Officials above a school (superintendents, regional coordinators) count for their district or
+region, never for a school, whatever their school column says. Names compare case-insensitively after
+trimming; the names shown are the registry's, as they were when the alert was sent.
+
+A school is *reached* when one of its officials acknowledges the alert. Which school each of an alert's
+first recipients belongs to is recorded when the alert is sent (`school_map`), so later registry edits do
+not change an alert's list of schools.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+from alertnet.domain.acks import Ack
+from alertnet.domain.contacts import SCHOOLLESS_ROLES, Official
+
+SchoolKey = tuple[str, str]
+"""(district, school) as the registry writes them."""
+
+
+def school_of(official: Official | None) -> SchoolKey | None:
+    """The official's school, or None for officials above a school (and rows without a school)."""
+    if official is None or official.role in SCHOOLLESS_ROLES or not official.school.strip():
+        return None
+    return official.district.strip(), official.school.strip()
+
+
+def same_school(key: SchoolKey) -> SchoolKey:
+    """The key two spellings of one school share (case and surrounding spaces ignored)."""
+    return key[0].strip().casefold(), key[1].strip().casefold()
+
+
+def encode_school(key: SchoolKey) -> str:
+    return json.dumps(list(key), ensure_ascii=False, separators=(",", ":"))
+
+
+def decode_school(raw: str | bytes) -> SchoolKey:
+    district, school = json.loads(raw)
+    return str(district), str(school)
+
+
+def school_map(officials: Iterable[Official]) -> dict[str, str]:
+    """Official id -> encoded school, for the officials who belong to a school (stored with the alert)."""
+    return {o.id: encode_school(key) for o in officials if (key := school_of(o)) is not None}
+
+
+def schools_of_acks(
+    acked: Iterable[str], targeted: Mapping[str, SchoolKey], registry: Mapping[str, Official]
+) -> dict[str, SchoolKey]:
+    """Official id -> school for each acknowledging official who belongs to one: as recorded at send time,
+    else (someone escalation reached beyond the first recipients) as the registry says now."""
+    found: dict[str, SchoolKey] = {}
+    for official_id in acked:
+        key = targeted.get(official_id) or school_of(registry.get(official_id))
+        if key is not None:
+            found[official_id] = key
+    return found
+
+
+def reached_schools(ack_schools: Mapping[str, SchoolKey]) -> set[SchoolKey]:
+    """The schools (as `same_school` keys) one of whose officials acknowledged."""
+    return {same_school(key) for key in ack_schools.values()}
+
+
+@dataclass
+class SchoolState:
+    """One targeted school of an alert: its officials the alert went to, and who of it acknowledged."""
+
+    district: str
+    school: str
+    officials: int = 0
+    acks: list[Ack] = field(default_factory=list)
+
+    @property
+    def reached(self) -> bool:
+        return bool(self.acks)
+
+    def to_dict(self, names: Mapping[str, str]) -> dict[str, object]:
+        ordered = sorted(self.acks, key=lambda a: (a.at, a.official_id))
+        return {
+            "district": self.district,
+            "school": self.school,
+            "state": "acknowledged" if self.reached else "no_answer",
+            "officials": self.officials,
+            "first_ack_at": ordered[0].at if ordered else None,
+            "acknowledged_by": [
+                {
+                    "official_id": a.official_id,
+                    "name": names.get(a.official_id, ""),
+                    "at": a.at,
+                    "channel": a.channel.value,
+                }
+                for a in ordered
+            ],
+        }
+
+
+def school_states(
+    targeted: Mapping[str, SchoolKey], acks: Mapping[str, Ack], ack_schools: Mapping[str, SchoolKey]
+) -> list[SchoolState]:
+    """Every targeted school with its acknowledgements: not reached first, then by district and school.
+    An ack by an official of a school the alert did not target (a backup elsewhere) counts for no school."""
+    states: dict[SchoolKey, SchoolState] = {}
+    for key in targeted.values():
+        state = states.setdefault(same_school(key), SchoolState(key[0], key[1]))
+        state.officials += 1
+    for official_id, key in ack_schools.items():
+        found = states.get(same_school(key))
+        ack = acks.get(official_id)
+        if found is not None and ack is not None:
+            found.acks.append(ack)
+    return sorted(states.values(), key=lambda s: (s.reached, s.district.casefold(), s.school.casefold()))
+
+
+def school_counts(states: Sequence[SchoolState]) -> dict[str, int]:
+    reached = sum(1 for s in states if s.reached)
+    return {"targeted": len(states), "reached": reached, "not_reached": len(states) - reached}
+
+
+def order_calls(ids: Sequence[str], registry: Mapping[str, Official], call_order: Sequence[str]) -> list[str]:
+    """Calls in order of who matters first: roles in `call_order` first, in that order, then the rest;
+    the order within a role is kept (stable)."""
+    rank = {role: n for n, role in enumerate(call_order)}
+    last = len(rank)
+
+    def key(official_id: str) -> int:
+        official = registry.get(official_id)
+        return last if official is None else rank.get(official.role.value, last)
+
+    return sorted(ids, key=key)

@@ -1,0 +1,85 @@
+"""Schools of an alert: which it targeted, which of them answered (one official's ack reaches a school),
+and the send-time parts that make that possible (each recipient's school, recorded with the alert; calls
+ordered by role)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from alertnet.domain.messages import Channel
+from alertnet.domain.schools import (
+    SchoolState,
+    order_calls,
+    school_counts,
+    school_map,
+    school_states,
+    schools_of_acks,
+)
+from alertnet.domain.senders import AUDIT_READERS, Sender, may_read_audit
+from alertnet.services.errors import MayNotRead, NotFound
+from alertnet.settings import Settings
+from alertnet.store.acks import AckStore
+from alertnet.store.alerts import AlertStore
+from alertnet.store.audit import AuditLog
+from alertnet.store.registry import OfficialStore
+
+
+async def sending_extras(
+    officials: OfficialStore, recipients: Mapping[Channel, Sequence[str]], settings: Settings
+) -> tuple[dict[Channel, list[str]], dict[str, str]]:
+    """An alert's recipients with its calls in `call_order`, and official id -> encoded school of those
+    who belong to a school (stored with the alert, so later registry edits do not change its schools)."""
+    registry = (await officials.snapshot()).by_id
+    ordered = {
+        channel: order_calls(ids, registry, settings.pipeline.call_order)
+        if channel is Channel.VOICE
+        else list(ids)
+        for channel, ids in recipients.items()
+    }
+    everyone = dict.fromkeys(i for ids in recipients.values() for i in ids)
+    return ordered, school_map(registry[i] for i in everyone if i in registry)
+
+
+class SchoolService:
+    def __init__(
+        self, *, alerts: AlertStore, acks: AckStore, officials: OfficialStore, audit: AuditLog
+    ) -> None:
+        self.alerts = alerts
+        self.acks = acks
+        self.officials = officials
+        self.audit = audit
+
+    async def _states(self, alert_id: str) -> tuple[list[SchoolState], dict[str, str]]:
+        targeted = await self.alerts.schools(alert_id)
+        acks = await self.acks.acks(alert_id)
+        registry = (await self.officials.snapshot()).by_id
+        states = school_states(targeted, acks, schools_of_acks(acks, targeted, registry))
+        return states, {i: o.name for i, o in registry.items() if i in acks}
+
+    async def counts(self, alert_id: str) -> dict[str, int]:
+        """{targeted, reached, not_reached}: the alert's schools (0s for an alert to no school)."""
+        states, _ = await self._states(alert_id)
+        return school_counts(states)
+
+    async def schools(self, sender: Sender, alert_id: str) -> dict[str, Any]:
+        """Every school the alert targeted with its state and who acknowledged for it, not reached first.
+
+        Raises MayNotRead for roles other than director and viewer (audited), NotFound."""
+        if not may_read_audit(sender.role):
+            await self.audit.record(
+                actor=sender.name, action="read_schools", outcome="forbidden", alert_id=alert_id
+            )
+            readers = ", ".join(sorted(r.value for r in AUDIT_READERS))
+            raise MayNotRead(
+                f"sender role '{sender.role.value}' may not read an alert's schools; roles that may: "
+                f"{readers}"
+            )
+        if await self.alerts.get_record(alert_id) is None:
+            raise NotFound(alert_id)
+        states, names = await self._states(alert_id)
+        return {
+            "id": alert_id,
+            **school_counts(states),
+            "schools": [state.to_dict(names) for state in states],
+        }
