@@ -32,6 +32,8 @@ class BenchConfig:
     escalation_time_scale: float = 0.02
     escalation_spacing_s: float = 2.0
     paced_officials: int = 1_500
+    scaling_officials: int = 20_000  # the 1-, 2- and 4-worker fan-outs, each on a stack of its own (0: skip)
+    redis_rate_deliveries: int = 200_000
     sms_rate_per_sender: float = 50.0
     calls_per_second: float = 30.0
     profile: bool = True
@@ -59,6 +61,8 @@ QUICK = {
     "escalation_alerts": 2,
     "escalation_time_scale": 0.01,
     "paced_officials": 300,
+    "scaling_officials": 2_000,
+    "redis_rate_deliveries": 20_000,
     "profile_seconds": 5.0,
     "drain_timeout_s": 90.0,
     "update_readme": False,
@@ -79,6 +83,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--no-profile", action="store_true", help="skip the py-spy profiles")
     parser.add_argument("--no-paced", action="store_true", help="skip the provider-limit run")
+    parser.add_argument("--no-scaling", action="store_true", help="skip the worker curve and Redis rate")
     parser.add_argument("--out", type=Path, help="where results.json, fanout.png and profiles go")
     parser.add_argument("--keep-workdir", action="store_true", help="keep Redis data and process logs")
     parser.add_argument(
@@ -107,5 +112,7 @@ def config_from_args(args: argparse.Namespace) -> BenchConfig:
         values["profile"] = False
     if args.no_paced:
         values["paced_officials"] = 0
+    if args.no_scaling:
+        values["scaling_officials"] = 0
     values["keep_workdir"] = args.keep_workdir
     return BenchConfig(**values)

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.console import console_rows
+from bench.scaling import scaling_rows
 
 README_START = "<!-- bench:start -->"
 README_END = "<!-- bench:end -->"
@@ -207,6 +208,10 @@ def _console_rows(f: dict[str, Any]) -> list[Row]:
     return console_rows(f, Row)
 
 
+def _scaling_rows(f: dict[str, Any]) -> list[Row]:
+    return scaling_rows(f, Row)
+
+
 SECTIONS: list[Callable[[dict[str, Any]], list[Row]]] = [
     _fanout_rows,
     _ceiling_row,
@@ -218,6 +223,7 @@ SECTIONS: list[Callable[[dict[str, Any]], list[Row]]] = [
     _paced_row,
     _digest_rows,
     _console_rows,
+    _scaling_rows,
 ]
 
 

@@ -33,6 +33,7 @@ from bench.paced import run_paced
 from bench.payloads import Registry, critical_alert
 from bench.priority import run_priority
 from bench.profiling import Profiler, Recording
+from bench.scaling import redis_rate, worker_curve
 from bench.stack import Stack, open_stack
 from bench.stats import median
 
@@ -77,6 +78,12 @@ def run_bench(config: BenchConfig) -> dict[str, Any]:
                     calls_per_second=config.calls_per_second,
                     workers=config.workers,
                 )
+        if config.scaling_officials:
+            with log.phase("worker processes 1, 2, 4 and the Redis primary's rate (own stacks)"):
+                results["figures"]["scaling"] = {
+                    "workers": worker_curve(workdir / "scaling", config.scaling_officials, print),
+                    "redis": redis_rate(workdir / "scaling", config.redis_rate_deliveries),
+                }
     except Exception as error:  # report what was measured before it; the stacks are already stopped
         traceback.print_exc()
         results["error"] = f"{type(error).__name__}: {error}"
