@@ -127,6 +127,10 @@ def start_stack(
             "ALERTNET_PIPELINE_STALE_CLAIM_SECONDS": "3",
             "ALERTNET_PIPELINE_BACKOFF_BASE_SECONDS": "0.05",
             "ALERTNET_PIPELINE_MAX_ATTEMPTS": "8",
+            # The digest's cut-off is its send moment, so items added at any hour of the week land in the
+            # issue a test approves as "next" (tests/test_digest.py covers the Thursday-to-Friday window).
+            "ALERTNET_DIGEST_CUTOFF_DAY": "friday",
+            "ALERTNET_DIGEST_CUTOFF_TIME": "10:00",
             **overrides,
         },
     )

@@ -188,7 +188,8 @@ def test_an_all_clear_reaches_whoever_escalation_reached(
 ) -> None:
     stack = rel_stack
     body = {
-        **_alert(status="Actual", district="Columbia 93"),
+        # Not a lockdown: the shipped lockdown policy escalates to the whole school, this one to backups.
+        **_alert(status="Actual", district="Columbia 93", event="Armed intruder"),
         "audience": {"officials": ["of-001", "of-002"]},
     }
     alert = _post(stack, director, "/v1/alerts", body).json()
