@@ -35,6 +35,7 @@ from alertnet.services.cap import CapService
 from alertnet.services.cap_xml import CapSigner
 from alertnet.services.console import ConsoleService
 from alertnet.services.digest import DigestService
+from alertnet.services.drills import DrillService
 from alertnet.services.fanout import FanOut
 from alertnet.services.health import HealthService
 from alertnet.services.metrics import MetricsService
@@ -57,6 +58,7 @@ from alertnet.store.cap import CapStore
 from alertnet.store.cap_keys import CapIdentity, load_identity, load_or_create_identity
 from alertnet.store.console import DraftStore
 from alertnet.store.digest import DigestStore, SubscriptionStore
+from alertnet.store.drills import DrillStore
 from alertnet.store.files import load_or_create_secret, load_or_create_signer, read_public_key
 from alertnet.store.messages import MessageStore
 from alertnet.store.metrics import MetricsStore
@@ -89,6 +91,7 @@ class Services:
     subscriptions: SubscriptionService
     cap: CapService
     schools: SchoolService
+    drills: DrillService
     metrics: MetricsService
     fanout: FanOut
     receipts: ReceiptApplier
@@ -254,6 +257,16 @@ def build_services(settings: Settings) -> Services:
         health=HealthService(conn, sync_conn),
         metrics=MetricsService(settings.metrics, metrics),
         schools=SchoolService(alerts=alerts, acks=acks, officials=officials, audit=audit),
+        drills=DrillService(
+            store=DrillStore(conn),
+            alerts=alert_service,
+            alert_store=alerts,
+            acks=acks,
+            officials=officials,
+            subscriptions=subscriptions,
+            audit=audit,
+            timezone=settings.digest.timezone,
+        ),
         fanout=fanout,
         receipts=receipts,
         messages=messages,

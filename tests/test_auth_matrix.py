@@ -9,7 +9,9 @@ from it fails the test."""
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -66,6 +68,13 @@ MAY: dict[tuple[str, str], frozenset[str]] = {
     ("get", "/v1/approvals/{alert_id}"): OVERSEERS,
     ("post", "/v1/alerts/{alert_id}/approve"): frozenset({D}),
     ("post", "/v1/alerts/{alert_id}/reject"): frozenset({D}),
+    # Notification drills: directors plan them and keep their improvement plans; directors and viewers read.
+    ("post", "/v1/drills"): frozenset({D}),
+    ("post", "/v1/drills/{drill_id}/alerts"): frozenset({D}),
+    ("get", "/v1/drills/{drill_id}/report"): OVERSEERS,
+    ("post", "/v1/drills/{drill_id}/improvements"): frozenset({D}),
+    ("patch", "/v1/drills/{drill_id}/improvements/{improvement}"): frozenset({D}),
+    ("get", "/v1/reports/participation"): OVERSEERS,
 }
 HELD_PATHS = frozenset(
     {"/v1/approvals/{alert_id}", "/v1/alerts/{alert_id}/approve", "/v1/alerts/{alert_id}/reject"}
@@ -117,6 +126,10 @@ def _session(address: str) -> requests.Session:
     session = requests.Session()
     session.mount("http://", FromAddress(address))
     return session
+
+
+def _iso(at: float) -> str:
+    return datetime.fromtimestamp(at, UTC).isoformat()
 
 
 @pytest.fixture(scope="module")
@@ -173,6 +186,26 @@ def ids(hub: Stack, tokens: dict[str, str]) -> dict[str, str]:
     )
     assert bulletin.status_code == 201, bulletin.text
     issue = requests.get(f"{hub.api}/v1/digest/issues/next", headers=auth, timeout=30)
+    drill = requests.post(
+        f"{hub.api}/v1/drills",
+        json={
+            "name": "Matrix drill",
+            "type": "lockdown",
+            "window": {"start": _iso(time.time() - 60), "end": _iso(time.time() + 86400)},
+            "audience": {"statewide": True},
+            "objectives": ["Acknowledge"],
+        },
+        headers=auth,
+        timeout=30,
+    )
+    assert drill.status_code == 201, drill.text
+    improvement = requests.post(
+        f"{hub.api}/v1/drills/{drill.json()['id']}/improvements",
+        json={"issue": "I", "corrective_action": "C", "owner": "O", "due": "2027-01-01"},
+        headers=auth,
+        timeout=30,
+    )
+    assert improvement.status_code == 201, improvement.text
     held = hub.post_alert(hub.add_sender("am-author", D), {**DRILL, "status": "Actual"})
     assert held.status_code == 202 and held.json()["id"] != alert.json()["id"], held.text
     return {
@@ -181,6 +214,8 @@ def ids(hub: Stack, tokens: dict[str, str]) -> dict[str, str]:
         "item_id": item.json()["id"],
         "bulletin_id": bulletin.json()["id"],
         "number": str(issue.json()["number"]),
+        "drill_id": drill.json()["id"],
+        "improvement": str(improvement.json()["n"]),
     }
 
 
@@ -208,7 +243,8 @@ def _bearer(operation: dict[str, Any]) -> bool:
 def _url(path: str, ids: dict[str, str]) -> str:
     held = {"alert_id": ids["held_id"]} if path in HELD_PATHS else {}
     url = re.sub(r"\{(\w+)\}", lambda m: {**ids, **held}[m.group(1)], path)
-    return url + ("?official=x" if url.endswith("/preview") else "")
+    query = "?school_year=2026-27" if url.endswith("/participation") else ""
+    return url + ("?official=x" if url.endswith("/preview") else query)
 
 
 def _audit(hub: Stack, director: str, **params: str) -> list[dict[str, Any]]:

@@ -12,6 +12,7 @@ import re
 import time
 import zlib
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -54,6 +55,10 @@ CHECKS = [
     response_headers_conformance,
     response_schema_conformance,
 ]
+
+
+def _iso(at: float) -> str:
+    return datetime.fromtimestamp(at, UTC).isoformat()
 
 
 @pytest.fixture(scope="module")
@@ -102,6 +107,22 @@ def real(st_stack: Stack, director: str) -> dict[str, list[str]]:
         )
     ]
     issue = requests.get(f"{api}/v1/digest/issues/next", headers=auth, timeout=30).json()["number"]
+    drill = post(
+        "/v1/drills",
+        {
+            "name": "Schemathesis drill",
+            "type": "lockdown",
+            "window": {"start": _iso(time.time() - 60), "end": _iso(time.time() + 86400)},
+            "audience": {"districts": ["Jefferson City Public Schools"]},
+            "objectives": ["Acknowledge"],
+        },
+    )["id"]
+    post(
+        f"/v1/drills/{drill}/alerts",
+        {**{k: v for k, v in ALERT.items() if k != "audience"}, "channels": ["email"]},
+    )
+    row = {"issue": "I", "corrective_action": "C", "owner": "O", "due": "2027-01-01"}
+    improvement = str(post(f"/v1/drills/{drill}/improvements", row)["n"])
     links: dict[str, set[str]] = {"ack": set(), "b": set(), "u": set()}
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline and not (links["ack"] and links["b"]):
@@ -115,6 +136,8 @@ def real(st_stack: Stack, director: str) -> dict[str, list[str]]:
         "item_id": items,
         "bulletin_id": bulletins,
         "number": [str(issue), str(issue + 1)],
+        "drill_id": [drill],
+        "improvement": [improvement],
         **{f"token:{page}": sorted(tokens)[:5] for page, tokens in links.items() if tokens},
     }
 

@@ -14,6 +14,7 @@ from alertnet.api.openapi_console import console_paths
 from alertnet.api.openapi_console_editors import console_editor_paths
 from alertnet.api.openapi_console_registry import console_registry_paths
 from alertnet.api.openapi_digest import digest_paths
+from alertnet.api.openapi_drills import drill_paths
 from alertnet.api.openapi_metrics import metrics_paths
 from alertnet.api.openapi_schemas import (
     ACCEPTED,
@@ -338,6 +339,7 @@ def document() -> dict[str, Any]:
                 }
             },
             **school_paths(),
+            **drill_paths(),
             **digest_paths(),
             **metrics_paths(),
             **bulletin_paths(),

@@ -106,6 +106,7 @@ ESCALATION_FIRING = PREFIX + "esc:firing"  # zset "alert_id|wave" -> lease expir
 ESCALATION_PLAN = PREFIX + "esc:plan:"  # + alert id -> JSON {policy, waves: [{wave, step, repetition, due}]}
 ESCALATION_LATENESS = PREFIX + "esc:lateness"  # list of recent step lateness in seconds (newest first)
 ALERT_SCHOOLS = PREFIX + "alert-schools:"  # + alert id -> hash official id -> JSON [district, school]
+DRILL = PREFIX + "drill:"  # notification drills: the sub-keys are in alertnet.store.drills
 
 # CAP 1.2 (alertnet.services.cap)
 CAP_TAKEN = PREFIX + "cap-taken:"  # + origin key of a CAP message taken in -> alert id ("pending" while sent)
