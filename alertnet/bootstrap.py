@@ -39,6 +39,7 @@ from alertnet.services.drills import DrillService
 from alertnet.services.fanout import FanOut
 from alertnet.services.health import HealthService
 from alertnet.services.metrics import MetricsService
+from alertnet.services.polls import PollService
 from alertnet.services.registry import RegistryService
 from alertnet.services.registry_uploads import RegistryUploadService
 from alertnet.services.reminders import ReminderService
@@ -62,6 +63,7 @@ from alertnet.store.drills import DrillStore
 from alertnet.store.files import load_or_create_secret, load_or_create_signer, read_public_key
 from alertnet.store.messages import MessageStore
 from alertnet.store.metrics import MetricsStore
+from alertnet.store.polls import PollStore
 from alertnet.store.registry import OfficialStore, SenderStore
 from alertnet.store.registry_uploads import RegistryUploadStore
 from alertnet.store.webhooks import HandledRequests
@@ -91,6 +93,7 @@ class Services:
     subscriptions: SubscriptionService
     cap: CapService
     schools: SchoolService
+    polls: PollService
     drills: DrillService
     metrics: MetricsService
     fanout: FanOut
@@ -164,6 +167,11 @@ def build_services(settings: Settings) -> Services:
         number_secret=load_or_create_secret(settings.number_ref_secret_path),
         link_days=settings.escalation.ack_link_days,
     )
+    polls = PollStore(conn)
+    poll_service = PollService(
+        acks=ack_service, alerts=alerts, polls=polls, officials=officials, senders=senders, audit=audit,
+        send_notice=alert_service.submit_alert, console_url=settings.api.base_url,
+    )  # fmt: skip
     metrics = MetricsStore(conn)
     webhooks = WebhookService(
         twilio=TwilioWebhooks(settings.twilio_auth_token),
@@ -175,6 +183,7 @@ def build_services(settings: Settings) -> Services:
         handled=HandledRequests(conn),
         subscriptions=subscriptions,
         metrics=metrics,
+        polls=poll_service,
     )
     digest_store = DigestStore(conn)
     bulletin_store = BulletinStore(conn)
@@ -256,7 +265,8 @@ def build_services(settings: Settings) -> Services:
         ),
         health=HealthService(conn, sync_conn),
         metrics=MetricsService(settings.metrics, metrics),
-        schools=SchoolService(alerts=alerts, acks=acks, officials=officials, audit=audit),
+        schools=SchoolService(alerts=alerts, acks=acks, officials=officials, audit=audit, polls=polls),
+        polls=poll_service,
         drills=DrillService(
             store=DrillStore(conn),
             alerts=alert_service,

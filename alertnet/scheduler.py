@@ -41,7 +41,10 @@ async def serve_scheduler(settings: Settings, stop: asyncio.Event) -> None:
     services = build_services(settings)
     # One pair of connections and one dispatcher for the whole process: the services' own.
     conn, dispatcher, policies = services.conn, services.fanout.dispatcher, services.alerts.policies
-    escalator = Escalator(settings, conn, dispatcher, policies, services.messages)
+    # The services' registry snapshot, not a second copy of it in this process.
+    escalator = Escalator(
+        settings, conn, dispatcher, policies, services.messages, services.registry.officials
+    )
     channels = build_channels(settings, conn)
     overdue = settings.pipeline.receipt_overdue_seconds
     reconciler = ReceiptReconciler(services.alerts.alerts, services.receipts, channels, overdue)

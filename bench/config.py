@@ -28,6 +28,7 @@ class BenchConfig:
     ack_seconds: float = 15.0
     ack_in_flight: int = 32
     console_repeats: int = 3  # pairs of statewide fan-outs without and with 20 live views (0: skip)
+    schools_view_seconds: float = 30.0  # the per-school view read while acks arrive at 1,000/s (0: skip)
     escalation_alerts: int = 3
     escalation_time_scale: float = 0.02
     escalation_spacing_s: float = 2.0
@@ -42,6 +43,7 @@ class BenchConfig:
     out_dir: Path = BENCH_DIR
     keep_workdir: bool = False
     update_readme: bool = True
+    scale_only: bool = False  # only the scale figures (bench/scale.py), on a stack of their own
 
     def parameters(self) -> dict[str, Any]:
         return {k: str(v) if isinstance(v, Path) else v for k, v in dataclasses.asdict(self).items()}
@@ -69,6 +71,9 @@ QUICK = {
 }
 
 
+SCALE_OFFICIALS = 200_000
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m bench",
@@ -84,6 +89,14 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--no-profile", action="store_true", help="skip the py-spy profiles")
     parser.add_argument("--no-paced", action="store_true", help="skip the provider-limit run")
     parser.add_argument("--no-scaling", action="store_true", help="skip the worker curve and Redis rate")
+    parser.add_argument(
+        "--no-schools-view", action="store_true", help="skip the per-school view while acks arrive"
+    )
+    parser.add_argument(
+        "--scale-only",
+        action="store_true",
+        help="only the scale figures: import, first alert after a re-import, memory (default 200,000)",
+    )
     parser.add_argument("--out", type=Path, help="where results.json, fanout.png and profiles go")
     parser.add_argument("--keep-workdir", action="store_true", help="keep Redis data and process logs")
     parser.add_argument(
@@ -98,6 +111,8 @@ def build_parser() -> argparse.ArgumentParser:
 def config_from_args(args: argparse.Namespace) -> BenchConfig:
     values: dict[str, Any] = dict(QUICK) if args.quick else {}
     values["quick"] = args.quick
+    if args.scale_only:  # its own defaults; it leaves the README's full table alone unless asked
+        values.update(scale_only=True, officials=SCALE_OFFICIALS, update_readme=False)
     for name, value in (
         ("officials", args.officials),
         ("repeats", args.repeats),
@@ -114,5 +129,7 @@ def config_from_args(args: argparse.Namespace) -> BenchConfig:
         values["paced_officials"] = 0
     if args.no_scaling:
         values["scaling_officials"] = 0
+    if args.no_schools_view:
+        values["schools_view_seconds"] = 0.0
     values["keep_workdir"] = args.keep_workdir
     return BenchConfig(**values)

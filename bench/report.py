@@ -9,7 +9,9 @@ from pathlib import Path
 from typing import Any
 
 from bench.console import console_rows
+from bench.scale import scale_rows
 from bench.scaling import scaling_rows
+from bench.schools_view import schools_view_rows
 
 README_START = "<!-- bench:start -->"
 README_END = "<!-- bench:end -->"
@@ -208,8 +210,16 @@ def _console_rows(f: dict[str, Any]) -> list[Row]:
     return console_rows(f, Row)
 
 
+def _schools_view_rows(f: dict[str, Any]) -> list[Row]:
+    return schools_view_rows(f, Row)
+
+
 def _scaling_rows(f: dict[str, Any]) -> list[Row]:
     return scaling_rows(f, Row)
+
+
+def _scale_rows(f: dict[str, Any]) -> list[Row]:
+    return scale_rows(f, Row)
 
 
 SECTIONS: list[Callable[[dict[str, Any]], list[Row]]] = [
@@ -223,7 +233,9 @@ SECTIONS: list[Callable[[dict[str, Any]], list[Row]]] = [
     _paced_row,
     _digest_rows,
     _console_rows,
+    _schools_view_rows,
     _scaling_rows,
+    _scale_rows,
 ]
 
 
@@ -298,6 +310,8 @@ How the figures are taken:
   run-due --at` the issue's send time; a critical alert is posted once its first email request is in.
 - Acks: a second process replays signed "1" replies from distinct officials with an open alert,
   {p["ack_in_flight"]} in flight, bounded by count and time; each must come back as a stored first ack.
+- Per-school view: a statewide SMS lockdown, then signed "1" replies paced at 1,000/s from a second
+  process while one client reads `GET /v1/alerts/{{id}}/schools` 5 times a second (timed to the last byte).
 - Escalation: the "extreme" policy at `ALERTNET_ESCALATION_TIME_SCALE={p["escalation_time_scale"]:g}`
   on {p["escalation_alerts"]} statewide alerts, lateness read from `an:esc:lateness`; the workers are
   stopped meanwhile (each step queues up to one send per pending official).

@@ -34,6 +34,7 @@ from bench.payloads import Registry, critical_alert
 from bench.priority import run_priority
 from bench.profiling import Profiler, Recording
 from bench.scaling import redis_rate, worker_curve
+from bench.schools_view import run_schools_view
 from bench.stack import Stack, open_stack
 from bench.stats import median
 
@@ -131,6 +132,9 @@ def main_figures(stack: Stack, config: BenchConfig, results: dict[str, Any], log
             bench.figures["digest"] = digest(bench)
         with log.phase("acknowledgements"):
             bench.figures["acks"] = acks(bench)
+        if config.schools_view_seconds:
+            with log.phase("per-school view of a statewide alert while acks arrive"):
+                bench.figures["schools_view"] = schools_view(bench)
         if config.console_repeats:
             with log.phase("live views during the fan-out, and the correction"):
                 bench.figures["console"] = run_console(
@@ -288,6 +292,19 @@ def acks(bench: Bench) -> dict[str, Any]:
         return run_acks(bench.stack, mobiles, in_flight=config.ack_in_flight, max_seconds=config.ack_seconds)
     finally:
         bench.profiler.finish(recording)
+
+
+def schools_view(bench: Bench) -> dict[str, Any]:
+    assert bench.registry is not None
+    config = bench.config
+    return run_schools_view(
+        bench.stack,
+        bench.token,
+        bench.registry.mobiles,
+        seconds=config.schools_view_seconds,
+        timeout=120 + config.officials / 200,
+        drain=config.drain_timeout_s,
+    )
 
 
 def escalation(bench: Bench) -> dict[str, Any]:

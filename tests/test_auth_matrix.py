@@ -39,6 +39,7 @@ MAY: dict[tuple[str, str], frozenset[str]] = {
     ("get", "/v1/alerts/{alert_id}/cap"): EVERY,
     ("get", "/v1/alerts/{alert_id}/acks"): EVERY,
     ("get", "/v1/alerts/{alert_id}/schools"): OVERSEERS,
+    ("get", "/v1/alerts/{alert_id}/answers"): OVERSEERS,
     ("post", "/v1/alerts/{alert_id}/acks"): frozenset({D}),
     ("post", "/v1/alerts/{alert_id}/all-clear"): frozenset({D}),
     ("get", "/v1/audit"): OVERSEERS,

@@ -13,8 +13,10 @@ from alertnet.content.pages import ack_page_html
 from alertnet.content.reports import report_csv
 from alertnet.domain.acks import AckChannel, TokenError
 from alertnet.domain.errors import ValidationError
+from alertnet.domain.polls import PollAnswer
 from alertnet.services.acks import AckRefused
 from alertnet.services.errors import NotPermitted
+from alertnet.services.polls import NotAnAnswer
 
 routes = web.RouteTableDef()
 
@@ -37,7 +39,14 @@ async def ack_page(request: web.Request) -> web.Response:
         return found
     alert_id, official_id, alert = found
     acked = await request.app[SERVICES].acks.has_acknowledged(alert_id, official_id)
-    html = ack_page_html(alert=alert, done=acked, token=request.match_info["token"])
+    answer = await request.app[SERVICES].polls.current(alert_id, official_id) if alert.get("poll") else None
+    html = ack_page_html(
+        alert=alert,
+        done=acked,
+        token=request.match_info["token"],
+        answer=answer,
+        picked=request.query.get("answer", "")[:2],
+    )
     return web.Response(text=html, content_type="text/html")
 
 
@@ -47,11 +56,19 @@ async def ack_confirm(request: web.Request) -> web.Response:
     if isinstance(found, web.Response):
         return found
     alert_id, official_id, alert = found
+    choice = str((await request.post()).get("answer", "")) if alert.get("poll") else ""
+    answer: PollAnswer | None = None
     try:
-        await request.app[SERVICES].acks.acknowledge(alert_id, official_id, AckChannel.EMAIL)
+        if choice:  # an answer to the alert's poll, picked on this page (it acknowledges too)
+            answer = await request.app[SERVICES].polls.link_answer(alert_id, official_id, choice)
+        else:
+            await request.app[SERVICES].acks.acknowledge(alert_id, official_id, AckChannel.EMAIL)
     except AckRefused as error:
         return web.Response(text=str(error), status=409)
-    html = ack_page_html(alert=alert, done=True, token=request.match_info["token"])
+    except NotAnAnswer as error:
+        page = ack_page_html(alert=alert, token=request.match_info["token"], error=str(error))
+        return web.Response(text=page, status=400, content_type="text/html")
+    html = ack_page_html(alert=alert, done=True, token=request.match_info["token"], answer=answer)
     return web.Response(text=html, content_type="text/html")
 
 

@@ -37,7 +37,7 @@ from alertnet.api.openapi_schemas import (
     error_body,
     json_body,
 )
-from alertnet.api.openapi_schools import school_paths
+from alertnet.api.openapi_schools import ANSWER_FORM, ANSWER_PARAM, school_paths
 from alertnet.domain.alert_request import example_alert_request
 
 routes = web.RouteTableDef()
@@ -210,13 +210,15 @@ def document() -> dict[str, Any]:
             },
             "/ack/{token}": {
                 "get": {
-                    "summary": "Email ack page: a confirm button; a GET never acknowledges",
-                    "parameters": TOKEN,
+                    "summary": "Email ack page: a confirm button (a poll: one per answer, `answer` first); "
+                    "a GET never acknowledges",
+                    "parameters": TOKEN + ANSWER_PARAM,
                     "responses": {"200": HTML, "400": HTML, "404": PLAIN},
                 },
                 "post": {
-                    "summary": "Acknowledge from the email link",
+                    "summary": "Acknowledge from the email link; a form field `answer` answers the poll",
                     "parameters": TOKEN,
+                    "requestBody": ANSWER_FORM,
                     "responses": {
                         "200": HTML,
                         "400": HTML,
@@ -227,7 +229,8 @@ def document() -> dict[str, Any]:
             },
             "/v1/webhooks/twilio/sms": {
                 "post": {
-                    "summary": "Inbound SMS: 1/ACK/YES/OK or the code acknowledges; STOP/HELP per carriers",
+                    "summary": "Inbound SMS: a bare digit answers the newest open poll; 1/ACK/YES/OK or "
+                    "the code acknowledges; STOP/HELP per carriers",
                     "requestBody": {"content": TWILIO_FORM},
                     "responses": {
                         "200": {

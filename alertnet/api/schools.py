@@ -1,5 +1,5 @@
 """/v1/alerts/{id}/schools: every school an alert targeted, reached (one of its officials acknowledged) or
-not, not reached first (directors and viewers)."""
+not, not reached first (directors and viewers); /v1/alerts/{id}/answers: the answers to its poll."""
 
 from __future__ import annotations
 
@@ -18,6 +18,19 @@ async def alert_schools(request: web.Request) -> web.Response:
     alert_id = request.match_info["alert_id"]
     try:
         found = await request.app[SERVICES].schools.schools(sender, alert_id)
+    except MayNotRead as error:
+        return error_response(403, "forbidden", str(error))
+    except NotFound:
+        return error_response(404, "not_found", f"alert_id: no alert with id '{alert_id}'")
+    return web.json_response(found)
+
+
+@routes.get("/v1/alerts/{alert_id}/answers")
+async def alert_answers(request: web.Request) -> web.Response:
+    sender = await require_sender(request)
+    alert_id = request.match_info["alert_id"]
+    try:
+        found = await request.app[SERVICES].polls.answers(sender, alert_id)
     except MayNotRead as error:
         return error_response(403, "forbidden", str(error))
     except NotFound:

@@ -19,6 +19,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from alertnet.content.templates import environment
 from alertnet.domain.alerts import Alert, MsgType, Status, message_kind
 from alertnet.domain.messages import ACK_LINK_TAG, Content, EmailContent, Message, VoiceScript
+from alertnet.domain.polls import link_choices, poll_sms, voice_prompt
 from alertnet.domain.sms import fit_sms
 
 ACK_PLACEHOLDER = ACK_LINK_TAG
@@ -63,7 +64,10 @@ def title(alert: Alert) -> str:
 
 def sms_text(alert: Alert, *, code: str, link: str) -> str:
     """The SMS: ``[EXERCISE - ][UPDATE: ]<event>: <headline> Code <code> <link>``, fitted by `fit_sms`
-    into one segment (the event/headline part is shortened; the marker, code and link are never cut)."""
+    into one segment (the event/headline part is shortened; the marker, code and link are never cut). A
+    poll adds its answer line (``Reply 1=Safe 2=Need help``) before the code, shorter if need be."""
+    if alert.poll is not None and alert.msg_type is not MsgType.CANCEL:
+        return poll_sms(marker(alert) + kind_prefix(alert), title(alert), alert.poll, f" Code {code} {link}")
     return fit_sms(marker(alert) + kind_prefix(alert), title(alert), f" Code {code} {link}")
 
 
@@ -106,7 +110,8 @@ def _sentence(text: str) -> str:
 
 def voice_script(alert: Alert, *, code: str) -> VoiceScript:
     """The call: the whole alert (marker, event, headline, instruction, spelled code) twice, then
-    "Press 1 to acknowledge" while listening for one key, and a closing line for callers who press nothing.
+    "Press 1 to acknowledge" (a poll: its question and "Press 1 for Safe. ...") while listening for one
+    key, and a closing line for callers who press nothing.
     """
     exercise = alert.status is not Status.ACTUAL
     closing = "No acknowledgement was received. Please check your text messages and email."
@@ -114,7 +119,7 @@ def voice_script(alert: Alert, *, code: str) -> VoiceScript:
         closing = f"This was {_a_drill(alert)}. {closing}"
     return VoiceScript(
         passes=(" ".join(_spoken(alert, code)), "Repeating. " + " ".join(_spoken(alert, code))),
-        ack_prompt="Press 1 to acknowledge this alert.",
+        ack_prompt=voice_prompt(alert.poll) if alert.poll else "Press 1 to acknowledge this alert.",
         closing_after_prompt=closing + " Goodbye.",
         closing=f"This was {_a_drill(alert)}. Goodbye." if exercise else "Goodbye.",
     )
@@ -180,6 +185,8 @@ def _context(alert: Alert, code: str, link: str, ack_link: str | None) -> dict[s
         "link": link,
         "ack_link": ack_link or "",
         "alert_id": alert.id,
+        "poll": alert.poll,
+        "choices": link_choices(alert.poll, ack_link if ack_link and ack_link != link else ""),
     }
 
 

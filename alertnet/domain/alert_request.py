@@ -29,6 +29,7 @@ from alertnet.domain.audience import SCHOOLS_DESCRIPTION as SCHOOLS
 from alertnet.domain.contacts import Role
 from alertnet.domain.errors import FieldError, ValidationError
 from alertnet.domain.messages import Channel
+from alertnet.domain.polls import parse_poll, poll_schema
 from alertnet.domain.text import BIDI_REASON, has_bidi_control
 
 MAX_EVENT = 80
@@ -48,19 +49,11 @@ class AlertValidationError(ValidationError):
 
 TOP_LEVEL = (
     "status", "msgType", "references", "severity", "urgency", "certainty", "event", "headline",
-    "description", "instruction", "expires", "audience", "channels", "public",
+    "description", "instruction", "expires", "audience", "channels", "public", "poll",
 )  # fmt: skip
 REQUIRED = (
-    "status",
-    "msgType",
-    "severity",
-    "urgency",
-    "certainty",
-    "event",
-    "headline",
-    "audience",
-    "channels",
-)
+    "status", "msgType", "severity", "urgency", "certainty", "event", "headline", "audience", "channels",
+)  # fmt: skip
 
 
 def _has_control(text: str, *, allow_newline: bool) -> bool:
@@ -305,7 +298,8 @@ def parse_alert_request(payload: object, *, now: datetime) -> AlertDraft:
       is needed (roles alone means those roles statewide);
     - ``channels``: a non-empty list of unique `Channel` values;
     - ``public``: a boolean, default false; true lists the alert in the public Atom feed and lets anyone read
-      its CAP document (a lockdown is never published unless its sender says so).
+      its CAP document (a lockdown is never published unless its sender says so);
+    - ``poll``: optional, a status check (`alertnet.domain.polls.parse_poll`), never on a Cancel.
     """
     if now.tzinfo is None:
         raise ValueError("now must be timezone-aware")
@@ -332,6 +326,7 @@ def parse_alert_request(payload: object, *, now: datetime) -> AlertDraft:
     audience = p.audience(payload["audience"]) if payload.get("audience") is not None else Audience()
     channels = p.channels(payload["channels"]) if payload.get("channels") is not None else ()
     public = p.boolean(payload, "public")
+    poll = parse_poll(payload.get("poll"), p.errors, closing=msg_type is MsgType.CANCEL)
     if p.errors or not (status and msg_type and severity and urgency and certainty):
         raise AlertValidationError(p.errors)
     return AlertDraft(
@@ -349,6 +344,7 @@ def parse_alert_request(payload: object, *, now: datetime) -> AlertDraft:
         audience=audience,
         channels=channels,
         public=public,
+        poll=poll,
     )
 
 
@@ -390,6 +386,7 @@ def request_schema() -> dict[str, Any]:
             "description": "list the alert in the public feed (/v1/alerts.atom) and let anyone read its CAP "
             "document; a lockdown is not published unless its sender says so",
         },
+        "poll": poll_schema(),
     }
     return {
         "type": "object",

@@ -10,10 +10,11 @@ the hub assigns (``id``, ``sender``, ``sent``); ``alert.draft`` gives the `Alert
 Field names in `Alert.to_dict` follow CAP 1.2 where CAP has the element (``identifier``, ``sender``,
 ``sent``, ``status``, ``msgType``, ``references``, ``event``, ``urgency``, ``severity``, ``certainty``,
 ``headline``, ``description``, ``instruction``, ``expires``); ``audience`` and ``channels`` are AlertNet's
-own (CAP's ``<area>`` is geographic polygons; ours is the school-officials registry). Two keys appear only
+own (CAP's ``<area>`` is geographic polygons; ours is the school-officials registry). Three keys appear only
 when set, so that alerts signed before they existed verify unchanged: ``public`` (true: listed in the
 public feed, its CAP document readable without a token) and ``cap`` (the sender, identifier and sent of
-the CAP 1.2 message the alert was imported from; `alertnet.domain.cap_in`). Two deliberate
+the CAP 1.2 message the alert was imported from; `alertnet.domain.cap_in`) and ``poll`` (a status check,
+`alertnet.domain.polls`). Two deliberate
 differences from CAP: ``references`` is a list of earlier AlertNet alert ids (CAP: a space separated string of
 ``sender,identifier,sent`` triples), and the CAP enumerations are narrowed to what this network sends
 (no ``System``/``Draft`` status, no ``Ack``/``Error`` msgType). Date-times are written the CAP way:
@@ -33,6 +34,7 @@ from ulid import ULID
 
 from alertnet.domain.audience import Audience
 from alertnet.domain.messages import Channel, MessageKind, Priority
+from alertnet.domain.polls import Poll
 
 
 class Status(StrEnum):
@@ -113,6 +115,7 @@ class AlertDraft:
     channels: tuple[Channel, ...]
     public: bool = False
     cap: CapOrigin | None = None
+    poll: Poll | None = None  # a status check (`alertnet.domain.polls`)
 
 
 @dataclass(frozen=True)
@@ -137,6 +140,7 @@ class Alert:
     channels: tuple[Channel, ...]
     public: bool = False
     cap: CapOrigin | None = None
+    poll: Poll | None = None  # a status check (`alertnet.domain.polls`)
 
     @property
     def draft(self) -> AlertDraft:
@@ -165,8 +169,8 @@ class Alert:
         return Priority.HIGH
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready; every key always present (``expires`` may be null) but ``public`` and ``cap``,
-        present only when set. Inverse of `from_dict`."""
+        """JSON-ready; every key always present (``expires`` may be null) but ``public``, ``cap`` and
+        ``poll``, present only when set. Inverse of `from_dict`."""
         d: dict[str, Any] = {
             "identifier": self.id,
             "sender": self.sender,
@@ -189,6 +193,8 @@ class Alert:
             d["public"] = True
         if self.cap is not None:
             d["cap"] = self.cap.to_dict()
+        if self.poll is not None:
+            d["poll"] = self.poll.to_dict()
         return d
 
     @classmethod
@@ -214,6 +220,7 @@ class Alert:
             channels=tuple(Channel(c) for c in d["channels"]),
             public=d.get("public") is True,
             cap=CapOrigin.from_dict(d["cap"]) if d.get("cap") else None,
+            poll=Poll.from_dict(d["poll"]) if d.get("poll") else None,
         )
 
 
@@ -249,8 +256,8 @@ def canonical_bytes(alert: Alert) -> bytes:
     """The exact bytes that are signed.
 
     ``json.dumps(alert.to_dict(), sort_keys=True, separators=(",", ":"), ensure_ascii=False)`` encoded as
-    UTF-8. In words: the `Alert.to_dict` object (every key present but ``public`` and ``cap``, which are
-    there only when set; ``expires`` null when absent, lists in their stored order, no floats), keys
+    UTF-8. In words: the `Alert.to_dict` object (every key present but ``public``, ``cap`` and ``poll``,
+    which are there only when set; ``expires`` null when absent, lists in their stored order, no floats), keys
     sorted by code point at every level, no whitespace between tokens, non-ASCII characters written as
     themselves (UTF-8), and JSON's standard escapes for ``"``, ``\\`` and control characters (``\\n``;
     others as ``\\u00XX``). A third party holding the alert JSON served by the API can re-create the bytes

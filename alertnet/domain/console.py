@@ -14,6 +14,7 @@ from alertnet.domain.alerts import Status
 from alertnet.domain.contacts import Official, address_for
 from alertnet.domain.escalation import Policy, plan_steps
 from alertnet.domain.messages import Channel
+from alertnet.domain.polls import poll_form, poll_from_form
 
 AUDIENCE_KINDS = ("statewide", "regions", "counties", "districts", "schools", "roles")
 TEXT_FIELDS = ("event", "headline", "description", "instruction", "severity", "urgency", "certainty")
@@ -81,6 +82,8 @@ def form_fields(form: Mapping[str, Any], channels: Iterable[str]) -> dict[str, A
     kept["audience_values"] = str(form.get("audience_values", "")).strip()
     kept["roles"] = str(form.get("roles", "")).strip()
     kept["template"] = str(form.get("template", "")).strip()
+    kept["poll_question"] = str(form.get("poll_question", "")).strip()  # a status check (optional)
+    kept["poll_answers"] = str(form.get("poll_answers", "")).strip()
     kept["channels"] = [c for c in dict.fromkeys(channels) if c in {ch.value for ch in Channel}]
     return kept
 
@@ -112,6 +115,8 @@ def alert_request(draft: Draft) -> dict[str, Any]:
             body[key] = f[key]
     body["audience"] = audience_of(f)
     body["channels"] = list(f.get("channels", []))
+    if poll := poll_from_form(str(f.get("poll_question", "")), str(f.get("poll_answers", ""))):
+        body["poll"] = poll
     return body
 
 
@@ -128,6 +133,7 @@ def update_fields(original: Mapping[str, Any]) -> dict[str, Any]:
     fields["roles"] = "\n".join(str(r) for r in roles) if kind != "roles" else ""
     fields["template"] = ""
     fields["channels"] = [str(c) for c in original.get("channels", [])]
+    fields["poll_question"], fields["poll_answers"] = poll_form(original.get("poll"))
     return fields
 
 

@@ -13,7 +13,7 @@ only a step's own repeats send again. An alert keeps the steps of its policy as 
 from __future__ import annotations
 
 import tomllib
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
@@ -237,9 +237,11 @@ def waiting_for(
     acked: set[str],
     registry: Mapping[str, Official],
     schools: Mapping[str, SchoolKey],
+    needs_help: Collection[SchoolKey] = (),
 ) -> list[str]:
     """The recipients a step still fires for (see the module docstring). `schools`: official id -> school,
-    as recorded when the alert was sent."""
+    as recorded when the alert was sent. `needs_help`: schools (`same_school` keys) whose latest answer to
+    the alert's poll is urgent: not reached for a step that stops per school, whoever acknowledged there."""
     recipients = list(recipients)
     if not acked:
         return recipients
@@ -250,6 +252,7 @@ def waiting_for(
         key = schools.get(official_id) or school_of(registry.get(official_id))
         if key is not None:
             reached.add(same_school(key))
+    reached -= set(needs_help)
     waiting = []
     for r in recipients:
         key = schools.get(r) or school_of(registry.get(r))

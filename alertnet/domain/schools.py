@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 
 from alertnet.domain.acks import Ack
 from alertnet.domain.contacts import SCHOOLLESS_ROLES, Official
+from alertnet.domain.polls import PollAnswer, latest_answer
 
 SchoolKey = tuple[str, str]
 """(district, school) as the registry writes them."""
@@ -45,8 +46,18 @@ def decode_school(raw: str | bytes) -> SchoolKey:
 
 
 def school_map(officials: Iterable[Official]) -> dict[str, str]:
-    """Official id -> encoded school, for the officials who belong to a school (stored with the alert)."""
-    return {o.id: encode_school(key) for o in officials if (key := school_of(o)) is not None}
+    """Official id -> encoded school, for the officials who belong to a school (stored with the alert).
+    Each school is encoded once (a statewide alert has ~20 officials per school, on its POST's path)."""
+    encoded: dict[SchoolKey, str] = {}
+    found: dict[str, str] = {}
+    for o in officials:
+        key = school_of(o)
+        if key is not None:
+            text = encoded.get(key)
+            if text is None:
+                text = encoded[key] = encode_school(key)
+            found[o.id] = text
+    return found
 
 
 def schools_of_acks(
@@ -80,12 +91,25 @@ class SchoolState:
     def reached(self) -> bool:
         return bool(self.acks)
 
-    def to_dict(self, names: Mapping[str, str]) -> dict[str, object]:
+    def to_dict(self, names: Mapping[str, str], answers: Sequence[PollAnswer] = ()) -> dict[str, object]:
+        """`answers`: the latest answer of each of the school's officials who answered the alert's poll;
+        the school's own is the latest of them (its state is then "answered")."""
         ordered = sorted(self.acks, key=lambda a: (a.at, a.official_id))
+        latest = latest_answer(answers)
+        poll: dict[str, object] = {}
+        if latest is not None:
+            poll = {
+                "answer": latest.view(names.get(latest.official_id, "")),
+                "urgent": latest.urgent,
+                "answered_by": [
+                    a.view(names.get(a.official_id, "")) for a in sorted(answers, key=lambda a: a.at)
+                ],
+            }
         return {
             "district": self.district,
             "school": self.school,
-            "state": "acknowledged" if self.reached else "no_answer",
+            "state": "answered" if latest else "acknowledged" if self.reached else "no_answer",
+            **poll,
             "officials": self.officials,
             "first_ack_at": ordered[0].at if ordered else None,
             "acknowledged_by": [
@@ -115,6 +139,26 @@ def school_states(
         if found is not None and ack is not None:
             found.acks.append(ack)
     return sorted(states.values(), key=lambda s: (s.reached, s.district.casefold(), s.school.casefold()))
+
+
+def answers_by_school(latest: Iterable[PollAnswer]) -> dict[SchoolKey, list[PollAnswer]]:
+    """Officials' latest answers grouped by their school (`same_school` keys); officials above a school
+    answer for none."""
+    found: dict[SchoolKey, list[PollAnswer]] = {}
+    for answer in latest:
+        if answer.school is not None:
+            found.setdefault(same_school(answer.school), []).append(answer)
+    return found
+
+
+def school_rows(
+    states: Sequence[SchoolState], names: Mapping[str, str], latest: Iterable[PollAnswer]
+) -> list[dict[str, object]]:
+    """The school list: schools whose latest answer is urgent first (their order kept), then the rest in
+    `states` order (not reached first)."""
+    by_school = answers_by_school(latest)
+    rows = [s.to_dict(names, by_school.get(same_school((s.district, s.school)), [])) for s in states]
+    return sorted(rows, key=lambda row: row.get("urgent") is not True)
 
 
 def school_counts(states: Sequence[SchoolState]) -> dict[str, int]:

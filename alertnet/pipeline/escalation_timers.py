@@ -40,6 +40,7 @@ from alertnet.settings import Settings
 from alertnet.store import keys as k
 from alertnet.store.acks import AckStore
 from alertnet.store.alerts import AlertStore
+from alertnet.store.polls import PollStore
 from alertnet.store.registry import OfficialStore
 from alertnet.store.scripts import CLAIM_DUE_STEPS
 
@@ -60,6 +61,7 @@ class Escalator:
         dispatcher: Dispatcher,
         policies: list[Policy],
         messages: MessageLoader,
+        officials: OfficialStore | None = None,
     ) -> None:
         self.settings = settings
         self.redis = redis
@@ -68,7 +70,8 @@ class Escalator:
         self.messages = messages
         self.alerts = AlertStore(redis)
         self.acks = AckStore(redis)
-        self.officials = OfficialStore(redis)
+        self.polls = PollStore(redis)
+        self.officials = officials or OfficialStore(redis)  # the scheduler shares its services' copy
         self._claim = redis.register_script(CLAIM_DUE_STEPS)
         self._recipient_cache: dict[str, list[str]] = {}
         self._school_cache: dict[str, dict[str, SchoolKey]] = {}
@@ -161,7 +164,8 @@ class Escalator:
         acked = await self.acks.acked_ids(alert_id)
         recipients = await self._recipients(alert_id)
         schools = await self._schools(alert_id)
-        waiting = waiting_for(step, recipients, acked, registry, schools)
+        needs_help = await self.polls.urgent_schools(alert_id)  # an urgent answer keeps its school waiting
+        waiting = waiting_for(step, recipients, acked, registry, schools, needs_help)
         targets = step_targets(step, waiting, registry, schools)
         targets = drop_already_sent(targets, await self._sent_by_earlier_steps(alert_id, waves, info["step"]))
         if Channel.VOICE in targets:

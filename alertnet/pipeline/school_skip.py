@@ -2,7 +2,8 @@
 the whole school once anyone there acknowledged, so its calls (and messages) still waiting in a batch to
 officials of a school reached meanwhile are skipped. A call-out takes minutes (one call a second), so
 this is checked just before each round of a batch is sent. First deliveries (slots without "@") and the
-failover call ("voice@f") are never skipped here."""
+failover call ("voice@f") are never skipped here. A school whose latest answer to the alert's poll is
+urgent ("need help") is not reached, whoever acknowledged there: its escalation goes on."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from alertnet.domain.contacts import Official
 from alertnet.domain.escalation import Until, step_from_dict
 from alertnet.domain.schools import SchoolKey, decode_school, same_school, school_of
 from alertnet.store import keys as k
+from alertnet.store.polls import PollStore
 
 GetOfficials = Callable[[list[str]], Awaitable[dict[str, Official]]]
 
@@ -58,6 +60,7 @@ async def reached_at_school(
         key = recorded.get(official_id) or school_of(others.get(official_id))
         if key is not None:
             reached.add(same_school(key))
+    reached -= await PollStore(redis).urgent_schools(message_id)  # "need help": keep sending there
     if not reached:
         return set()
     found = set()

@@ -127,6 +127,18 @@ class AckService:
             alert_id, str(official_id), AckChannel(channel), recorded_by=sender.name
         )
 
+    async def record_reached(
+        self,
+        alert_id: str,
+        record: dict[str, Any],
+        official_id: str,
+        channel: AckChannel,
+        *,
+        handled: str | None,
+    ) -> AckResult:
+        """The ack an answer to the alert's poll is, for an official the caller found the alert reached."""
+        return await self._record(alert_id, record, official_id, channel, handled=handled)
+
     async def _record(
         self,
         alert_id: str,

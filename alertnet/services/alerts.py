@@ -245,6 +245,7 @@ class AlertService:
             escalation=escalation,
             plan_json=plan_json,
             schools=schools,
+            asks=alert.poll is not None,
         )
         cap = functools.partial(
             stage_cap,

@@ -13,16 +13,18 @@ from alertnet.domain.schools import (
     order_calls,
     school_counts,
     school_map,
-    school_states,
-    schools_of_acks,
+    school_rows,
 )
 from alertnet.domain.senders import AUDIT_READERS, Sender, may_read_audit
 from alertnet.services.errors import MayNotRead, NotFound
+from alertnet.services.school_view import SchoolViews
 from alertnet.settings import Settings
 from alertnet.store.acks import AckStore
 from alertnet.store.alerts import AlertStore
 from alertnet.store.audit import AuditLog
+from alertnet.store.polls import PollStore
 from alertnet.store.registry import OfficialStore
+from alertnet.store.school_cache import SchoolViewReads
 
 
 async def sending_extras(
@@ -43,19 +45,25 @@ async def sending_extras(
 
 class SchoolService:
     def __init__(
-        self, *, alerts: AlertStore, acks: AckStore, officials: OfficialStore, audit: AuditLog
+        self,
+        *,
+        alerts: AlertStore,
+        acks: AckStore,
+        officials: OfficialStore,
+        audit: AuditLog,
+        polls: PollStore | None = None,
     ) -> None:
+        self.polls = polls  # answers to the alert's status check, merged into each school's row
         self.alerts = alerts
         self.acks = acks
         self.officials = officials
         self.audit = audit
+        self._views = SchoolViews(SchoolViewReads(acks.redis), officials)
 
     async def _states(self, alert_id: str) -> tuple[list[SchoolState], dict[str, str]]:
-        targeted = await self.alerts.schools(alert_id)
-        acks = await self.acks.acks(alert_id)
-        registry = (await self.officials.snapshot()).by_id
-        states = school_states(targeted, acks, schools_of_acks(acks, targeted, registry))
-        return states, {i: o.name for i, o in registry.items() if i in acks}
+        """Every targeted school's state and the names of those who acknowledged, with every ack recorded
+        before the call; kept up to date in this process (`SchoolViews`), shared: do not change them."""
+        return await self._views.states(alert_id)
 
     async def counts(self, alert_id: str) -> dict[str, int]:
         """{targeted, reached, not_reached}: the alert's schools (0s for an alert to no school)."""
@@ -63,7 +71,8 @@ class SchoolService:
         return school_counts(states)
 
     async def schools(self, sender: Sender, alert_id: str) -> dict[str, Any]:
-        """Every school the alert targeted with its state and who acknowledged for it, not reached first.
+        """Every school the alert targeted with its state and who acknowledged for it, not reached first;
+        with a poll, each school's latest answer and who answered what, urgent answers first.
 
         Raises MayNotRead for roles other than director and viewer (audited), NotFound."""
         if not may_read_audit(sender.role):
@@ -78,8 +87,9 @@ class SchoolService:
         if await self.alerts.get_record(alert_id) is None:
             raise NotFound(alert_id)
         states, names = await self._states(alert_id)
+        answers = [] if self.polls is None else list((await self.polls.latest(alert_id)).values())
         return {
             "id": alert_id,
             **school_counts(states),
-            "schools": [state.to_dict(names) for state in states],
+            "schools": school_rows(states, names, answers),
         }

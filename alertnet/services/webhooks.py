@@ -21,6 +21,7 @@ from alertnet.pipeline.messages import MessageLoader
 from alertnet.pipeline.receipts import ReceiptApplier
 from alertnet.services.acks import AckRefused, AckService
 from alertnet.services.errors import BadRequest, BadSignature, NotFound
+from alertnet.services.polls import PollService
 from alertnet.store.digest import SubscriptionStore
 from alertnet.store.metrics import MetricsStore
 from alertnet.store.webhooks import HandledRequests
@@ -68,7 +69,9 @@ class WebhookService:
         handled: HandledRequests,
         subscriptions: SubscriptionStore | None = None,
         metrics: MetricsStore | None = None,
+        polls: PollService | None = None,
     ) -> None:
+        self.polls = polls  # answers to an alert's status check (a bare digit, a key)
         self.subscriptions = subscriptions
         self.metrics = metrics
         self.twilio = twilio
@@ -139,7 +142,8 @@ class WebhookService:
             # An ack is recorded with this request's "handled" mark in one transaction: a retry after a
             # failure finds either both or neither.
             marker = self.handled.key("twilio-sms", sid) if sid else None
-            text = await self.acks.sms_reply(params.get("From", ""), params.get("Body", ""), handled=marker)
+            replies: AckService | PollService = self.acks if self.polls is None else self.polls
+            text = await replies.sms_reply(params.get("From", ""), params.get("Body", ""), handled=marker)
         except BaseException:
             if sid:
                 await self.handled.abandon("twilio-sms", sid)
@@ -153,6 +157,9 @@ class WebhookService:
         """A digit pressed during a call; returns the TwiML answer. Raises BadSignature."""
         self._verified(url, params, signature)
         try:
+            said = None if self.polls is None else await self.polls.keypress(did, params.get("Digits", ""))
+            if said is not None:
+                return self.twilio.say(said)
             result = await self.acks.keypress(did, params.get("Digits", ""))
         except (AckRefused, ValueError):
             result = None

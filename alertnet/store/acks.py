@@ -124,4 +124,7 @@ class AckStore:
 
     async def close(self, alert_id: str) -> None:
         """A closed alert (cancelled, all clear) is no longer what a bare "1" acknowledges."""
-        await self.redis.zrem(k.ACK_OPEN, alert_id)
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.zrem(k.ACK_OPEN, alert_id)
+            pipe.zrem(k.POLL_OPEN, alert_id)
+            await pipe.execute()

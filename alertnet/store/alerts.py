@@ -45,6 +45,7 @@ def stage_alert(
     escalation: Sequence[tuple[str, float]] = (),
     plan_json: str = "",
     schools: Mapping[str, str] | None = None,
+    asks: bool = False,
 ) -> None:
     """Queue an alert's writes on the fan-out's transaction: the signed record, the index by time, the
     verification code, whom it went to (and the school of each who belongs to one: official id -> encoded
@@ -61,6 +62,8 @@ def stage_alert(
         pipe.hset(k.ALERT_SCHOOLS + alert_id, mapping=dict(school_items[start : start + HSET_CHUNK]))
     if wants_ack:
         pipe.zadd(k.ACK_OPEN, {alert_id: created})
+    if asks:  # a status check: a bare digit looks among these only (`store.polls`)
+        pipe.zadd(k.POLL_OPEN, {alert_id: created})
     if escalation:
         pipe.zadd(k.ESCALATION_DUE, dict(escalation))
         pipe.set(k.ESCALATION_PLAN + alert_id, plan_json)

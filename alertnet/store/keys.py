@@ -8,6 +8,7 @@ PREFIX = "an:"
 OFFICIAL_KEY = PREFIX + "official:"  # + official id -> JSON
 OFFICIALS_ALL = PREFIX + "officials"  # set of every official id ever imported
 REGISTRY_VERSION = PREFIX + "registry:generation"  # a new random value on every import that changes something
+REGISTRY_CHANGES = PREFIX + "registry:changes:"  # + version -> list: previous version, changed ids
 REGISTRY_UPLOAD = PREFIX + "registry-upload:"  # + upload id -> hash (a console upload, kept an hour)
 
 # Senders
@@ -107,6 +108,12 @@ ESCALATION_PLAN = PREFIX + "esc:plan:"  # + alert id -> JSON {policy, waves: [{w
 ESCALATION_LATENESS = PREFIX + "esc:lateness"  # list of recent step lateness in seconds (newest first)
 ALERT_SCHOOLS = PREFIX + "alert-schools:"  # + alert id -> hash official id -> JSON [district, school]
 DRILL = PREFIX + "drill:"  # notification drills: the sub-keys are in alertnet.store.drills
+# Status checks (polls) on alerts (alertnet.store.polls)
+POLL_LATEST = PREFIX + "poll-latest:"  # + alert id -> hash official id -> their latest answer (JSON)
+POLL_HISTORY = PREFIX + "poll-history:"  # + alert id -> list of every answer (JSON), oldest first
+POLL_SCHOOLS = PREFIX + "poll-schools:"  # + alert id -> hash school (casefolded JSON) -> its latest answer
+POLL_OPEN = PREFIX + "polls:open"  # zset: alert id -> sent time, of open alerts that ask a question
+POLL_NOTIFIED = PREFIX + "poll-notified:"  # + alert id + ":" + official + ":" + answer: notice sent
 
 # CAP 1.2 (alertnet.services.cap)
 CAP_TAKEN = PREFIX + "cap-taken:"  # + origin key of a CAP message taken in -> alert id ("pending" while sent)
