@@ -12,6 +12,7 @@ from bench.config import BenchConfig, build_parser, config_from_args
 from bench.plot import plot_fanout
 from bench.report import build_rows, findings, readme_section, text_table, update_readme, write_results
 from bench.run import run_bench
+from bench.scale import run_scale_only
 from bench.stack import REPO
 
 
@@ -50,7 +51,7 @@ def main(argv: list[str] | None = None) -> int:
     command = "python -m bench" + ("" if not sys.argv[1:] else " " + " ".join(sys.argv[1:]))
     signal.signal(signal.SIGTERM, _stop_on_sigterm)
     try:
-        results = run_bench(config)
+        results = run_scale_only(config) if config.scale_only else run_bench(config)
     except KeyboardInterrupt:
         print("\ninterrupted: every process the bench started has been stopped", file=sys.stderr)
         return 130

@@ -7,6 +7,7 @@ Pure: no Redis, no network, no files. The registry CSV they come from is parsed 
 from __future__ import annotations
 
 import json
+import sys
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
@@ -39,9 +40,12 @@ class Subscription(StrEnum):
 SCHOOLLESS_ROLES = frozenset({Role.SUPERINTENDENT, Role.REGIONAL_COORDINATOR})
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Official:
-    """One person the hub can alert. Phones are E.164, the email address is normalized."""
+    """One person the hub can alert. Phones are E.164, the email address is normalized.
+
+    Slotted, and parsed with its repeated values shared (`from_json`): a process may hold a whole
+    state's registry of them."""
 
     id: str
     name: str
@@ -91,19 +95,33 @@ class Official:
                 id=_str(data["id"]),
                 name=_str(data["name"]),
                 role=Role(data["role"]),
-                school=_str(data["school"]),
-                district=_str(data["district"]),
-                county=_str(data["county"]),
-                region=_str(data["region"]),
+                school=sys.intern(_str(data["school"])),
+                district=sys.intern(_str(data["district"])),
+                county=sys.intern(_str(data["county"])),
+                region=sys.intern(_str(data["region"])),
                 mobile=_opt_str(data.get("mobile")),
                 voice=_opt_str(data.get("voice")),
                 email=_opt_str(data.get("email")),
                 backup_id=_opt_str(data.get("backup_id")),
-                subscriptions=frozenset(Subscription(s) for s in data.get("subscriptions", ["alerts"])),
+                subscriptions=_subscriptions(data.get("subscriptions", ["alerts"])),
                 active=bool(data.get("active", True)),
             )
         except (KeyError, TypeError, ValueError) as error:
             raise ValueError(f"not an official's JSON: {error}") from error
+
+
+_SUBSCRIPTION_SETS: dict[tuple[str, ...], frozenset[Subscription]] = {}
+
+
+def _subscriptions(values: Any) -> frozenset[Subscription]:
+    """The set of subscriptions, one shared object per combination (there are a handful)."""
+    key = tuple(values)
+    found = _SUBSCRIPTION_SETS.get(key)
+    if found is None:
+        found = frozenset(Subscription(s) for s in key)
+        if len(_SUBSCRIPTION_SETS) < 64:
+            _SUBSCRIPTION_SETS[key] = found
+    return found
 
 
 def _str(value: Any) -> str:
