@@ -37,25 +37,40 @@ def signed_requests(url: str, to: str, mobiles: list[str]) -> list[tuple[bytes, 
 
 
 async def drive(
-    url: str, requests: list[tuple[bytes, str]], in_flight: int, max_seconds: float
+    url: str,
+    requests: list[tuple[bytes, str]],
+    in_flight: int,
+    max_seconds: float,
+    rate: float | None = None,
 ) -> dict[str, Any]:
+    """Post the signed replies with `in_flight` at a time, none after `max_seconds` (a hub that cannot keep
+    up is not waited for). With `rate`, request i goes `i / rate` seconds after the start (as soon as a
+    slot is free when behind), and the answer says how far behind it fell."""
     latencies: list[float] = []
     statuses: dict[int, int] = {}
     acknowledged = 0
     next_index = 0
+    behind = 0.0
     form = "application/x-www-form-urlencoded"
     timeout = aiohttp.ClientTimeout(total=10)
     async with aiohttp.ClientSession(
         connector=aiohttp.TCPConnector(limit=in_flight), timeout=timeout
     ) as session:
-        deadline = time.perf_counter() + max_seconds
+        start = time.perf_counter()
 
         async def client() -> None:
-            nonlocal next_index, acknowledged
-            while next_index < len(requests) and time.perf_counter() < deadline:
-                body, signature = requests[next_index]
+            nonlocal next_index, acknowledged, behind
+            while next_index < len(requests) and time.perf_counter() - start < max_seconds:
+                n = next_index
                 next_index += 1
-                start = time.perf_counter()
+                if rate is not None:
+                    wait = start + n / rate - time.perf_counter()
+                    if wait > 0:
+                        await asyncio.sleep(wait)
+                    else:
+                        behind = max(behind, -wait)
+                body, signature = requests[n]
+                sent = time.perf_counter()
                 headers = {"X-Twilio-Signature": signature, "Content-Type": form}
                 try:
                     async with session.post(url, data=body, headers=headers) as response:
@@ -63,34 +78,39 @@ async def drive(
                         status = response.status
                 except (aiohttp.ClientError, TimeoutError):
                     status, text = 0, ""
-                latencies.append(time.perf_counter() - start)
+                latencies.append(time.perf_counter() - sent)
                 statuses[status] = statuses.get(status, 0) + 1
                 acknowledged += "Acknowledged:" in text
 
-        start = time.perf_counter()
         await asyncio.gather(*(client() for _ in range(in_flight)))
         elapsed = time.perf_counter() - start
     ok = statuses.get(200, 0)
     return {
         "requests": len(latencies),
+        "not_sent": len(requests) - len(latencies),
         "status_codes": {str(k): v for k, v in sorted(statuses.items())},
         "acknowledged": acknowledged,
         "in_flight": in_flight,
         "seconds": round(elapsed, 2),
         "per_s": round(ok / elapsed, 1),
+        **({"target_per_s": rate, "most_behind_s": round(behind, 3)} if rate is not None else {}),
         "p50_ms": round(1000 * (percentile(latencies, 50) or 0), 1),
         "p99_ms": round(1000 * (percentile(latencies, 99) or 0), 1),
         "max_ms": round(1000 * max(latencies, default=0), 1),
     }
 
 
+def read_spec(path: Path) -> tuple[dict[str, Any], list[tuple[bytes, str]]]:
+    """A load generator's spec (url, to, mobiles, ...) and its signed requests; loopback URLs only."""
+    spec = json.loads(path.read_text())
+    if urlparse(spec["url"]).hostname not in LOOPBACK:
+        raise SystemExit(f"refusing to load anything but loopback: {spec['url']}")
+    return spec, signed_requests(spec["url"], spec["to"], spec["mobiles"])
+
+
 def main() -> None:
-    spec = json.loads(Path(sys.argv[1]).read_text())
-    url = spec["url"]
-    if urlparse(url).hostname not in LOOPBACK:
-        raise SystemExit(f"refusing to load anything but loopback: {url}")
-    requests = signed_requests(url, spec["to"], spec["mobiles"])
-    result = asyncio.run(drive(url, requests, spec["in_flight"], spec["max_seconds"]))
+    spec, requests = read_spec(Path(sys.argv[1]))
+    result = asyncio.run(drive(spec["url"], requests, spec["in_flight"], spec["max_seconds"]))
     print(json.dumps(result))
 
 

@@ -25,12 +25,10 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any
-from urllib.parse import urlparse
 
-import aiohttp
 import requests
 
-from bench.ackload import LOOPBACK, signed_requests
+from bench.ackload import drive, read_spec
 from bench.fanout import wait_drained, wait_for_provider
 from bench.payloads import LOCKDOWN, Registry
 from bench.stack import REPO, Stack, open_stack
@@ -47,70 +45,12 @@ TARGET_P95_MS = 200.0
 # -- the paced ack generator (its own process) ------------------------------------------------------------
 
 
-async def paced(
-    url: str, signed: list[tuple[bytes, str]], rate: float, in_flight: int, max_seconds: float
-) -> dict[str, Any]:
-    """Send request i at `i / rate` seconds after the start (as soon as a slot is free when behind);
-    none after `max_seconds` (a hub that cannot keep up is not waited for)."""
-    latencies: list[float] = []
-    statuses: dict[int, int] = {}
-    acknowledged = 0
-    next_index = 0
-    behind = 0.0
-    form = "application/x-www-form-urlencoded"
-    timeout = aiohttp.ClientTimeout(total=10)
-    async with aiohttp.ClientSession(
-        connector=aiohttp.TCPConnector(limit=in_flight), timeout=timeout
-    ) as session:
-        start = time.perf_counter()
-
-        async def client() -> None:
-            nonlocal next_index, acknowledged, behind
-            while next_index < len(signed) and time.perf_counter() - start < max_seconds:
-                n = next_index
-                next_index += 1
-                wait = start + n / rate - time.perf_counter()
-                if wait > 0:
-                    await asyncio.sleep(wait)
-                else:
-                    behind = max(behind, -wait)
-                body, signature = signed[n]
-                sent = time.perf_counter()
-                headers = {"X-Twilio-Signature": signature, "Content-Type": form}
-                try:
-                    async with session.post(url, data=body, headers=headers) as response:
-                        text = await response.text()
-                        status = response.status
-                except (aiohttp.ClientError, TimeoutError):
-                    status, text = 0, ""
-                latencies.append(time.perf_counter() - sent)
-                statuses[status] = statuses.get(status, 0) + 1
-                acknowledged += "Acknowledged:" in text
-
-        await asyncio.gather(*(client() for _ in range(in_flight)))
-        elapsed = time.perf_counter() - start
-    return {
-        "requests": len(latencies),
-        "not_sent": len(signed) - len(latencies),
-        "status_codes": {str(k): v for k, v in sorted(statuses.items())},
-        "acknowledged": acknowledged,
-        "target_per_s": rate,
-        "seconds": round(elapsed, 2),
-        "per_s": round(statuses.get(200, 0) / elapsed, 1),
-        "most_behind_s": round(behind, 3),
-        "p50_ms": round(1000 * (percentile(latencies, 50) or 0), 1),
-        "p99_ms": round(1000 * (percentile(latencies, 99) or 0), 1),
-    }
-
-
 def generator_main(spec_path: Path) -> None:
-    spec = json.loads(spec_path.read_text())
-    url = spec["url"]
-    if urlparse(url).hostname not in LOOPBACK:
-        raise SystemExit(f"refusing to load anything but loopback: {url}")
-    signed = signed_requests(url, spec["to"], spec["mobiles"])
+    spec, signed = read_spec(spec_path)
     print("ready", flush=True)  # signatures computed: the clock starts now
-    result = asyncio.run(paced(url, signed, spec["rate"], spec["in_flight"], spec["max_seconds"]))
+    result = asyncio.run(
+        drive(spec["url"], signed, spec["in_flight"], spec["max_seconds"], rate=spec["rate"])
+    )
     print(json.dumps(result), flush=True)
 
 
