@@ -54,7 +54,7 @@ def run_everything(settings: Settings, *, workers: int, contacts: Path) -> int:
             print(f"started Redis ({redis_server.url}, append-only data in {redis_server.data_dir})")
         env["REDIS_URL"] = settings.redis_url
         command = [sys.executable, "-m", "alertnet"]
-        parts = ["sim", "api", *["worker"] * workers, "scheduler"]
+        parts = ["sim", *["api"] * settings.api.processes, *["worker"] * workers, "scheduler"]
         children += [subprocess.Popen([*command, part], env=env) for part in parts]
         _wait_http(f"{settings.sim.base_url}/healthz")
         _wait_http(f"{settings.api.base_url}/healthz")

@@ -32,6 +32,7 @@ class ApiSettings:
     host: str = "127.0.0.1"
     port: int = 8080
     public_url: str = ""
+    processes: int = 2  # API processes `alertnet run` starts; they share the port (SO_REUSEPORT)
 
     @property
     def base_url(self) -> str:

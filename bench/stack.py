@@ -118,7 +118,7 @@ class HubProcesses:
         """Simulators, API, `workers` workers and a scheduler; stops them all if they do not come up."""
         try:
             self.start("sim")
-            self.start("api")
+            self.start("api", self.settings.api.processes)
             self.start("worker", workers)
             self.start("scheduler")
             self.wait_up(ready=ready)
@@ -177,7 +177,7 @@ class Stack(HubProcesses):
         """Restart the API with extra environment (e.g. another escalation time scale)."""
         self.stop("api")
         self.env.update(env)
-        self.start("api")
+        self.start("api", self.settings.api.processes)
         wait_http(f"{self.api}/healthz")
 
     def close(self) -> None:

@@ -33,7 +33,7 @@ SCRIPT = "/opt/alertnet/.venv/bin/alertnet"
 DATA_DIR = "/var/lib/alertnet"
 ENV_FILE = "/etc/alertnet/alertnet.env"
 SERVICES: dict[str, Callable[..., int]] = {
-    "alertnet-api.service": cli.cmd_api,
+    "alertnet-api@.service": cli.cmd_api,
     "alertnet-worker@.service": cli.cmd_worker,
     "alertnet-scheduler.service": cli.cmd_scheduler,
 }
@@ -159,11 +159,11 @@ def test_units_run_as_alertnet_restart_and_are_hardened(unit: str) -> None:
     assert DATA_DIR in service["ReadWritePaths"].split()
 
 
-def test_worker_is_a_template_and_the_target_starts_the_rest() -> None:
-    worker = read_unit(UNITS / "alertnet-worker@.service")
-    assert "%i" in worker["Unit"]["Description"]
+def test_api_and_worker_are_templates_and_the_target_starts_the_rest() -> None:
+    for name in ("alertnet-api@.service", "alertnet-worker@.service"):
+        assert "%i" in read_unit(UNITS / name)["Unit"]["Description"]
     target = read_unit(UNITS / "alertnet.target")
-    assert set(target["Unit"]["Wants"].split()) == {"alertnet-api.service", "alertnet-scheduler.service"}
+    assert set(target["Unit"]["Wants"].split()) == {"alertnet-scheduler.service"}
     assert target["Install"]["WantedBy"] == "multi-user.target"
 
 

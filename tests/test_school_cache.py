@@ -84,9 +84,13 @@ async def afresh(conn: Redis) -> dict[str, object]:
 
 
 async def view(schools: SchoolService) -> dict[str, object]:
-    """What `SchoolService.schools` builds its answer from."""
-    states, names = await schools._states(ALERT)
-    return {**school_counts(states), "schools": [s.to_dict(names) for s in states]}
+    """What `SchoolService.schools` builds its answer from; the JSON the API answers (from each row's
+    kept text) says the same, and so do the counts the view keeps."""
+    read = await schools._states(ALERT)
+    built = {**school_counts(read.states), "schools": [s.to_dict(read.names) for s in read.states]}
+    assert read.counts() == school_counts(read.states)
+    assert json.loads(await schools.schools_json(DIRECTOR, ALERT)) == {"id": ALERT, **built}
+    return built
 
 
 async def ack(conn: Redis, official_id: str, at: float) -> None:
@@ -133,7 +137,8 @@ async def test_every_read_equals_a_fresh_one_and_sees_the_acks_before_it(redis_d
     assert together[0]["reached"] == 3
 
     # A later computation leaves the states an earlier caller holds as they were.
-    held, held_names = await schools._states(ALERT)
+    held_read = await schools._states(ALERT)
+    held, held_names = held_read.states, held_read.names
     before = [s.to_dict(held_names) for s in held]
     await ack(conn, "s2", 2500.0)
     assert await view(schools) == await afresh(conn)

@@ -17,12 +17,12 @@ async def alert_schools(request: web.Request) -> web.Response:
     sender = await require_sender(request)
     alert_id = request.match_info["alert_id"]
     try:
-        found = await request.app[SERVICES].schools.schools(sender, alert_id)
+        found = await request.app[SERVICES].schools.schools_json(sender, alert_id)
     except MayNotRead as error:
         return error_response(403, "forbidden", str(error))
     except NotFound:
         return error_response(404, "not_found", f"alert_id: no alert with id '{alert_id}'")
-    return web.json_response(found)
+    return web.Response(text=found, content_type="application/json")
 
 
 @routes.get("/v1/alerts/{alert_id}/answers")

@@ -123,6 +123,10 @@ class SchoolState:
             ],
         }
 
+    def to_json(self, names: Mapping[str, str], answers: Sequence[PollAnswer] = ()) -> str:
+        """`to_dict` as JSON text (one element of the view's "schools" array)."""
+        return json.dumps(self.to_dict(names, answers))
+
 
 def school_states(
     targeted: Mapping[str, SchoolKey], acks: Mapping[str, Ack], ack_schools: Mapping[str, SchoolKey]
@@ -151,14 +155,39 @@ def answers_by_school(latest: Iterable[PollAnswer]) -> dict[SchoolKey, list[Poll
     return found
 
 
+def school_order(
+    states: Sequence[SchoolState], latest: Iterable[PollAnswer]
+) -> list[tuple[SchoolState, Sequence[PollAnswer]]]:
+    """The school list with each school's officials' latest answers: schools whose latest answer is urgent
+    first (their order kept), then the rest in `states` order (not reached first)."""
+    by_school = answers_by_school(latest)
+    if not by_school:  # no poll, or no answer yet: nothing to look up or move
+        return [(s, ()) for s in states]
+    pairs = [(s, by_school.get(same_school((s.district, s.school)), [])) for s in states]
+
+    def urgent(pair: tuple[SchoolState, Sequence[PollAnswer]]) -> bool:
+        found = latest_answer(pair[1])
+        return found is not None and found.urgent
+
+    return sorted(pairs, key=lambda pair: not urgent(pair))
+
+
 def school_rows(
     states: Sequence[SchoolState], names: Mapping[str, str], latest: Iterable[PollAnswer]
 ) -> list[dict[str, object]]:
-    """The school list: schools whose latest answer is urgent first (their order kept), then the rest in
-    `states` order (not reached first)."""
-    by_school = answers_by_school(latest)
-    rows = [s.to_dict(names, by_school.get(same_school((s.district, s.school)), [])) for s in states]
-    return sorted(rows, key=lambda row: row.get("urgent") is not True)
+    """The school list (`school_order`) as rows."""
+    return [s.to_dict(names, answers) for s, answers in school_order(states, latest)]
+
+
+def school_rows_json(
+    states: Sequence[SchoolState], names: Mapping[str, str], latest: Sequence[PollAnswer]
+) -> str:
+    """`school_rows` as a JSON array, each row from `SchoolState.to_json` (which a view may keep)."""
+    if latest:
+        texts = [s.to_json(names, answers) for s, answers in school_order(states, latest)]
+    else:  # no answers: the states' own order, nothing to look up (a statewide view has ~14,000 rows)
+        texts = [s.to_json(names) for s in states]
+    return "[" + ", ".join(texts) + "]"
 
 
 def school_counts(states: Sequence[SchoolState]) -> dict[str, int]:

@@ -166,9 +166,12 @@ class AckService:
             ack = (await self.acks.acks(alert_id))[official_id]
         return AckResult(ack, first, str(record["alert"]["event"]), str(record["code"]))
 
-    async def sms_reply(self, from_number: str, body: str, *, handled: str | None = None) -> str:
+    async def sms_reply(
+        self, from_number: str, body: str, *, handled: str | None = None, senders: list[str] | None = None
+    ) -> str:
         """Act on an inbound SMS and return the reply text. `handled`: the request's marker
-        (`store.webhooks`), set done in the same transaction as an ack."""
+        (`store.webhooks`), set done in the same transaction as an ack. `senders`: the active officials
+        with this mobile, when the caller has just looked them up."""
         reply = read_reply(body)
         if reply.kind is ReplyKind.HELP:
             return REPLY_HELP
@@ -178,7 +181,8 @@ class AckService:
                 actor=self.number_ref(from_number), action=f"sms_{reply.kind.value}", outcome="accepted"
             )
             return REPLY_STOP if reply.kind is ReplyKind.STOP else REPLY_START
-        senders = (await self.officials.snapshot()).active_by_mobile.get(from_number, [])
+        if senders is None:
+            senders = (await self.officials.snapshot()).active_by_mobile.get(from_number, [])
         if reply.kind is ReplyKind.ACK and senders:
             target = await self._alert_for_reply(senders, reply.code)
             record = None if target is None else await self.alerts.get_record(target[0])

@@ -159,6 +159,7 @@ class PollService:
         (even one answered already); anything else, or a digit with no open poll, is an acknowledgement
         or other reply as before (`AckService.sms_reply`)."""
         number = answer_digit(body)
+        officials: list[str] | None = None
         if number is not None:
             officials = (await self.officials.snapshot()).active_by_mobile.get(from_number, [])
             found = await self.polls.newest_open_poll(officials)
@@ -175,7 +176,7 @@ class PollService:
                 option = Poll.from_dict(record["alert"]["poll"]).option(number)
                 assert option is not None
                 return answer_reply(done.event, number, option, done.code)
-        return await self.acks.sms_reply(from_number, body, handled=handled)
+        return await self.acks.sms_reply(from_number, body, handled=handled, senders=officials)
 
     async def keypress(self, did: str, digits: str) -> str | None:
         """A key pressed during the call of an alert that asks a question: what the call says next. None

@@ -16,7 +16,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from itertools import islice
+from itertools import compress, islice
 
 from alertnet.domain.acks import Ack
 from alertnet.domain.contacts import Official
@@ -36,6 +36,8 @@ class SharedState(SchoolState):
     view's own (it only gains entries, and is replaced when the registry changes)."""
 
     _row: tuple[Mapping[str, str], tuple[PollAnswer, ...], dict[str, object]] | None = None
+    _json: tuple[Mapping[str, str], tuple[PollAnswer, ...], str] | None = None
+    _plain: tuple[Mapping[str, str], str] | None = None  # the row's text without answers
 
     def to_dict(self, names: Mapping[str, str], answers: Sequence[PollAnswer] = ()) -> dict[str, object]:
         asked = tuple(answers)
@@ -48,6 +50,21 @@ class SharedState(SchoolState):
             self._row = (names, asked, built)
         return built
 
+    def to_json(self, names: Mapping[str, str], answers: Sequence[PollAnswer] = ()) -> str:
+        if not answers:  # the common case, once per school per read: as little as possible
+            plain = self._plain
+            if plain is None or plain[0] is not names:
+                plain = self._plain = (names, super().to_json(names))
+            return plain[1]
+        asked = tuple(answers)
+        text = self._json
+        if text is not None and text[0] is names and text[1] == asked:
+            return text[2]
+        built = super().to_json(names, answers)
+        if all(a.official_id in names for a in asked):
+            self._json = (names, asked, built)
+        return built
+
 
 @dataclass
 class SchoolIndex:
@@ -58,6 +75,7 @@ class SchoolIndex:
     shown: dict[SchoolKey, SchoolKey]
     officials: dict[SchoolKey, int]
     ranked: list[SchoolKey] = field(default_factory=list)  # by district and school, case ignored (stable)
+    place: dict[SchoolKey, int] = field(default_factory=dict)  # each school's index in `ranked`
 
     @classmethod
     def of(cls, targeted: Mapping[str, SchoolKey]) -> SchoolIndex:
@@ -68,15 +86,26 @@ class SchoolIndex:
             shown.setdefault(same, key)
             officials[same] = officials.get(same, 0) + 1
         ranked = sorted(shown, key=lambda same: (shown[same][0].casefold(), shown[same][1].casefold()))
-        return cls(shown, officials, ranked)
+        return cls(shown, officials, ranked, {same: n for n, same in enumerate(ranked)})
 
     def state(self, same: SchoolKey, acks: list[Ack]) -> SchoolState:
         district, school = self.shown[same]
         return SharedState(district, school, self.officials[same], list(acks))
 
-    def order(self, reached: Mapping[SchoolKey, object]) -> list[SchoolKey]:
-        """`school_states`'s order: not reached first, then by district and school (stable)."""
-        return [s for s in self.ranked if s not in reached] + [s for s in self.ranked if s in reached]
+
+@dataclass(frozen=True)
+class ViewRead:
+    """What one read of the view answers: every targeted school's state in `school_states`'s order, the
+    names of those who acknowledged (shared: do not change either) and how many schools are reached."""
+
+    states: list[SchoolState]
+    names: Mapping[str, str]
+    reached: int
+
+    def counts(self) -> dict[str, int]:
+        """`school_counts(states)`, without walking the states."""
+        targeted = len(self.states)
+        return {"targeted": targeted, "reached": self.reached, "not_reached": targeted - self.reached}
 
 
 @dataclass
@@ -91,8 +120,13 @@ class _View:
     by_school: dict[SchoolKey, list[Ack]] = field(default_factory=dict)  # reached schools only
     names: dict[str, str] = field(default_factory=dict)
     changed: set[SchoolKey] = field(default_factory=set)  # schools with acks folded since the last build
-    state_of: dict[SchoolKey, SchoolState] = field(default_factory=dict)  # as last built, never changed
-    states: list[SchoolState] = field(default_factory=list)
+    # Each school's state as last built (never changed once built), in `SchoolIndex.ranked` order, and
+    # which of them are reached (1) and not (0), and the other way round: the read's order is then two
+    # `compress`es, not a walk over every school.
+    ranked_states: list[SchoolState] = field(default_factory=list)
+    reached: bytearray = field(default_factory=bytearray)
+    unreached: bytearray = field(default_factory=bytearray)
+    read: ViewRead | None = None
     read_at: float = float("-inf")  # when the reads `states` reflect began
 
 
@@ -102,7 +136,7 @@ class SchoolViews:
         self.officials = officials
         self._views: OrderedDict[str, _View] = OrderedDict()
 
-    async def states(self, alert_id: str) -> tuple[list[SchoolState], dict[str, str]]:
+    async def states(self, alert_id: str) -> ViewRead:
         """Every targeted school's state and the names of those who acknowledged, with every ack recorded
         before the call. Shared with other callers: the states are never changed once returned (do not
         change them); the names only gain entries.
@@ -115,9 +149,10 @@ class SchoolViews:
                 self._views.popitem(last=False)
         self._views.move_to_end(alert_id)
         async with view.lock:
-            if view.read_at <= arrived:
+            if view.read_at <= arrived or view.read is None:
                 await self._refresh(alert_id, view)
-            return view.states, view.names
+            assert view.read is not None
+            return view.read
 
     async def _refresh(self, alert_id: str, view: _View) -> None:
         read_at = time.monotonic()
@@ -131,15 +166,22 @@ class SchoolViews:
         if view.acks is not acks or view.version != snapshot.version or len(acks) < view.folded:
             view.acks, view.version, view.folded = acks, snapshot.version, 0
             view.by_school, view.names, view.changed = {}, {}, set()
-            view.state_of = {same: index.state(same, []) for same in index.shown}
-            view.states = []
+            view.ranked_states = [index.state(same, []) for same in index.ranked]
+            view.reached = bytearray(len(index.ranked))
+            view.unreached = bytearray(b"\x01" * len(index.ranked))
+            view.read = None
         if view.folded < len(acks):
             _fold(view, index, targeted, acks, snapshot.by_id)
-        if view.changed or not view.states:
+        if view.changed or view.read is None:
             for same in view.changed:  # new states for these; the others' are shared with earlier reads
-                view.state_of[same] = index.state(same, view.by_school[same])
+                n = index.place[same]
+                view.ranked_states[n] = index.state(same, view.by_school[same])
+                view.reached[n], view.unreached[n] = 1, 0
             view.changed = set()
-            view.states = [view.state_of[same] for same in index.order(view.by_school)]
+            # `school_states`'s order: not reached first, then reached, each by district and school.
+            states = list(compress(view.ranked_states, view.unreached))
+            states.extend(compress(view.ranked_states, view.reached))
+            view.read = ViewRead(states, view.names, len(view.by_school))
         view.read_at = read_at
 
 

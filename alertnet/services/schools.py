@@ -4,20 +4,16 @@ ordered by role)."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from alertnet.domain.messages import Channel
-from alertnet.domain.schools import (
-    SchoolState,
-    order_calls,
-    school_counts,
-    school_map,
-    school_rows,
-)
+from alertnet.domain.polls import PollAnswer
+from alertnet.domain.schools import order_calls, school_map, school_rows, school_rows_json
 from alertnet.domain.senders import AUDIT_READERS, Sender, may_read_audit
 from alertnet.services.errors import MayNotRead, NotFound
-from alertnet.services.school_view import SchoolViews
+from alertnet.services.school_view import SchoolViews, ViewRead
 from alertnet.settings import Settings
 from alertnet.store.acks import AckStore
 from alertnet.store.alerts import AlertStore
@@ -60,21 +56,31 @@ class SchoolService:
         self.audit = audit
         self._views = SchoolViews(SchoolViewReads(acks.redis), officials)
 
-    async def _states(self, alert_id: str) -> tuple[list[SchoolState], dict[str, str]]:
+    async def _states(self, alert_id: str) -> ViewRead:
         """Every targeted school's state and the names of those who acknowledged, with every ack recorded
         before the call; kept up to date in this process (`SchoolViews`), shared: do not change them."""
         return await self._views.states(alert_id)
 
     async def counts(self, alert_id: str) -> dict[str, int]:
         """{targeted, reached, not_reached}: the alert's schools (0s for an alert to no school)."""
-        states, _ = await self._states(alert_id)
-        return school_counts(states)
+        return (await self._states(alert_id)).counts()
 
     async def schools(self, sender: Sender, alert_id: str) -> dict[str, Any]:
         """Every school the alert targeted with its state and who acknowledged for it, not reached first;
         with a poll, each school's latest answer and who answered what, urgent answers first.
 
         Raises MayNotRead for roles other than director and viewer (audited), NotFound."""
+        read, answers = await self._read(sender, alert_id)
+        return {"id": alert_id, **read.counts(), "schools": school_rows(read.states, read.names, answers)}
+
+    async def schools_json(self, sender: Sender, alert_id: str) -> str:
+        """`schools` as JSON text, built from each school's row text as this process keeps it (a
+        statewide view has ~14,000 rows of which a few change between two reads). Raises as `schools`."""
+        read, answers = await self._read(sender, alert_id)
+        head = json.dumps({"id": alert_id, **read.counts()})
+        return head[:-1] + ', "schools": ' + school_rows_json(read.states, read.names, answers) + "}"
+
+    async def _read(self, sender: Sender, alert_id: str) -> tuple[ViewRead, list[PollAnswer]]:
         if not may_read_audit(sender.role):
             await self.audit.record(
                 actor=sender.name, action="read_schools", outcome="forbidden", alert_id=alert_id
@@ -86,10 +92,6 @@ class SchoolService:
             )
         if await self.alerts.get_record(alert_id) is None:
             raise NotFound(alert_id)
-        states, names = await self._states(alert_id)
+        read = await self._states(alert_id)
         answers = [] if self.polls is None else list((await self.polls.latest(alert_id)).values())
-        return {
-            "id": alert_id,
-            **school_counts(states),
-            "schools": school_rows(states, names, answers),
-        }
+        return read, answers

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections import OrderedDict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -20,6 +21,7 @@ from alertnet.store.durable import durable
 from alertnet.store.scripts import TRANSITION
 
 HSET_CHUNK = 2000
+RECORDS_KEPT = 64  # signed records a process keeps (an alert's acks and answers each read it)
 
 
 @dataclass(frozen=True)
@@ -73,11 +75,23 @@ class AlertStore:
     def __init__(self, redis: Redis) -> None:
         self.redis = redis
         self._transition = redis.register_script(TRANSITION)
+        self._records: OrderedDict[str, bytes] = OrderedDict()
 
     async def get_record(self, alert_id: str) -> dict[str, Any] | None:
-        """The stored signed alert record, or None."""
-        raw = await self.redis.get(k.ALERT_KEY + alert_id)
-        return None if raw is None else dict(json.loads(raw))
+        """The stored signed alert record, or None. A record is written once, with its fan-out, and never
+        changed, so the newest few read are kept (as stored: each caller gets its own copy); an alert not
+        found is asked for again next time."""
+        raw = self._records.get(alert_id)
+        if raw is None:
+            raw = await self.redis.get(k.ALERT_KEY + alert_id)
+            if raw is None:
+                return None
+            self._records[alert_id] = raw
+            while len(self._records) > RECORDS_KEPT:
+                self._records.popitem(last=False)
+        else:
+            self._records.move_to_end(alert_id)
+        return dict(json.loads(raw))
 
     async def escalation_plan(self, alert_id: str) -> dict[str, Any] | None:
         """The alert's escalation plan ({policy, waves}), or None when it escalates no further."""
