@@ -36,7 +36,6 @@ class SharedState(SchoolState):
     view's own (it only gains entries, and is replaced when the registry changes)."""
 
     _row: tuple[Mapping[str, str], tuple[PollAnswer, ...], dict[str, object]] | None = None
-    _json: tuple[Mapping[str, str], tuple[PollAnswer, ...], str] | None = None
     _plain: tuple[Mapping[str, str], str] | None = None  # the row's text without answers
 
     def to_dict(self, names: Mapping[str, str], answers: Sequence[PollAnswer] = ()) -> dict[str, object]:
@@ -51,19 +50,14 @@ class SharedState(SchoolState):
         return built
 
     def to_json(self, names: Mapping[str, str], answers: Sequence[PollAnswer] = ()) -> str:
-        if not answers:  # the common case, once per school per read: as little as possible
-            plain = self._plain
-            if plain is None or plain[0] is not names:
-                plain = self._plain = (names, super().to_json(names))
-            return plain[1]
-        asked = tuple(answers)
-        text = self._json
-        if text is not None and text[0] is names and text[1] == asked:
-            return text[2]
-        built = super().to_json(names, answers)
-        if all(a.official_id in names for a in asked):
-            self._json = (names, asked, built)
-        return built
+        """The row's text; kept for the common case (no answers), once per school per read. With answers
+        it is encoded from the kept row (`to_dict`)."""
+        if answers:
+            return super().to_json(names, answers)
+        plain = self._plain
+        if plain is None or plain[0] is not names:
+            plain = self._plain = (names, super().to_json(names))
+        return plain[1]
 
 
 @dataclass
