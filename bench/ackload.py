@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import secrets
 import sys
 import time
 from pathlib import Path
@@ -27,11 +28,13 @@ LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
 
 def signed_requests(url: str, to: str, mobiles: list[str]) -> list[tuple[bytes, str]]:
-    """(form body, X-Twilio-Signature) for one "1" reply from each mobile."""
+    """(form body, X-Twilio-Signature) for one "1" reply from each mobile. Each call's MessageSids
+    carry a random prefix, so a second run in the same stack is not taken for replays of the first."""
     validator = RequestValidator(SIM_AUTH_TOKEN)
+    run = secrets.randbits(32)
     out = []
     for n, mobile in enumerate(mobiles):
-        params = inbound_sms_params(SIM_ACCOUNT_SID, f"SM{n:032x}", mobile, to, "1")
+        params = inbound_sms_params(SIM_ACCOUNT_SID, f"SM{run:08x}{n:024x}", mobile, to, "1")
         out.append((urlencode(params).encode(), validator.compute_signature(url, params)))
     return out
 

@@ -46,6 +46,16 @@ def fresh_redis_url(redis_server: RedisProcess) -> Iterator[str]:
     conn.close()
 
 
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def wait_until(moment: float) -> None:
+    """Sleep until the wall clock reaches `moment` (a time.time() value)."""
+    while time.time() < moment:
+        time.sleep(0.05)
+
+
 @dataclass
 class Stack(HubProcesses):
     """The running hub (`bench.stack.HubProcesses`, the bench's way to start it) with the helpers the
@@ -68,6 +78,17 @@ class Stack(HubProcesses):
         return requests.post(
             f"{self.api}/v1/alerts", json=body, headers={"Authorization": f"Bearer {token}"}, timeout=60
         )
+
+    def send(self, token: str, body: Any) -> str:
+        """Post an alert that must be accepted (202); its id."""
+        accepted = self.post_alert(token, body)
+        assert accepted.status_code == 202, accepted.text
+        return str(accepted.json()["id"])
+
+    def all_clear(self, token: str, alert_id: str) -> None:
+        """The prepared all-clear of an alert, which must be accepted (202)."""
+        clear = requests.post(f"{self.api}/v1/alerts/{alert_id}/all-clear", headers=bearer(token), timeout=10)
+        assert clear.status_code == 202, clear.text
 
     def status(self, token: str, alert_id: str, *, unavailable_for: float = 0) -> dict[str, Any]:
         """The alert's status; a 503 (Redis restarting) is asked again, as its Retry-After says, for up

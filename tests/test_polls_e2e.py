@@ -29,7 +29,7 @@ from alertnet.domain.sms import sms_segments
 from alertnet.settings import REPO_ROOT, SIM_ACCOUNT_SID, SIM_AUTH_TOKEN
 from alertnet.sim.twilio_common import inbound_sms_params
 from alertnet.store.server import RedisProcess
-from tests.conftest import Stack, start_stack, stop_stack
+from tests.conftest import Stack, bearer, start_stack, stop_stack, wait_until
 from tests.test_escalation_e2e import slot_of
 
 DB = 23
@@ -121,18 +121,8 @@ def director(polls_stack: Stack) -> str:
     return next(line.split(": ", 1)[1] for line in result.stdout.splitlines() if line.startswith("token: "))
 
 
-def _headers(token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}
-
-
-def _send(stack: Stack, token: str, body: dict[str, Any]) -> str:
-    accepted = stack.post_alert(token, body)
-    assert accepted.status_code == 202, accepted.text
-    return str(accepted.json()["id"])
-
-
 def _get(stack: Stack, token: str, path: str) -> dict[str, Any]:
-    response = requests.get(f"{stack.api}{path}", headers=_headers(token), timeout=10)
+    response = requests.get(f"{stack.api}{path}", headers=bearer(token), timeout=10)
     assert response.status_code == 200, response.text
     result: dict[str, Any] = response.json()
     return result
@@ -193,22 +183,12 @@ def _notices(stack: Stack, since: float, about: str) -> Counter[str]:
     )
 
 
-def _all_clear(stack: Stack, token: str, alert_id: str) -> None:
-    clear = requests.post(f"{stack.api}/v1/alerts/{alert_id}/all-clear", headers=_headers(token), timeout=10)
-    assert clear.status_code == 202, clear.text
-
-
-def _wait_until(moment: float) -> None:
-    while time.time() < moment:
-        time.sleep(0.05)
-
-
 def test_answers_by_sms_keypress_and_email_with_an_urgent_school_first_and_escalating(
     polls_stack: Stack, director: str
 ) -> None:
     stack = polls_stack
     t0 = time.time()
-    alert_id = _send(stack, director, LOCKDOWN)
+    alert_id = stack.send(director, LOCKDOWN)
     sent = parse_datetime(_get(stack, director, f"/v1/alerts/{alert_id}")["alert"]["sent"]).timestamp()
     policy = choose_policy(
         parse_policies(REPO_ROOT.joinpath("config/escalation.toml").read_text()),
@@ -251,7 +231,7 @@ def test_answers_by_sms_keypress_and_email_with_an_urgent_school_first_and_escal
     assert "Need help" in _press(stack, "c01-pr", "2")
     assert time.time() < waves[0].due, "the answers took longer than the first step; the test cannot judge it"
 
-    _wait_until(waves[1].due + 3.0)  # after the superintendents' step
+    wait_until(waves[1].due + 3.0)  # after the superintendents' step
     # School 1 (need help, though its principal acknowledged) and School 4 (no answer) escalate inside the
     # school (not to the principal who answered), then to the superintendent; Schools 2 and 3 do not.
     expected: Counter[tuple[str, str]] = Counter()
@@ -297,7 +277,7 @@ def test_answers_by_sms_keypress_and_email_with_an_urgent_school_first_and_escal
     acks = _get(stack, director, f"/v1/alerts/{alert_id}/acks")
     assert sorted(a["official_id"] for a in acks["acknowledged"]) == ["c01-pr", "c02-pr", "c03-sa"]
     assert _get(stack, director, f"/v1/alerts/{alert_id}")["alert"]["poll"]["answers"][1]["urgent"] is True
-    _all_clear(stack, director, alert_id)
+    stack.all_clear(director, alert_id)
 
 
 def test_a_bare_digit_answers_the_newest_open_poll_and_exercise_notices_stay_exercises(
@@ -305,23 +285,23 @@ def test_a_bare_digit_answers_the_newest_open_poll_and_exercise_notices_stay_exe
 ) -> None:
     stack = polls_stack
     t0 = time.time()
-    older = _send(stack, director, {**CHECK, "audience": {"officials": ["c02-pr"]}})
-    newer = _send(stack, director, {**CHECK, "audience": {"officials": ["c02-pr", "c03-pr"]}})
+    older = stack.send(director, {**CHECK, "audience": {"officials": ["c02-pr"]}})
+    newer = stack.send(director, {**CHECK, "audience": {"officials": ["c02-pr", "c03-pr"]}})
     assert _sms(stack, "c02-pr", "1").startswith("Answer recorded: 1=Safe (Status check).")
     assert _sms(stack, "c02-pr", "3").startswith("Answer recorded: 3=Evacuated")  # answered already: again
     latest = _get(stack, director, f"/v1/alerts/{newer}/answers")["latest"]
     assert [(a["official_id"], a["answer"]) for a in latest] == [("c02-pr", 3)]
     assert _get(stack, director, f"/v1/alerts/{older}/answers")["history"] == []
-    _all_clear(stack, director, newer)
+    stack.all_clear(director, newer)
     assert _sms(stack, "c02-pr", "1").startswith("Answer recorded: 1=Safe")  # the older one, still open
     assert [a["answer"] for a in _get(stack, director, f"/v1/alerts/{older}/answers")["latest"]] == [1]
-    _all_clear(stack, director, older)
+    stack.all_clear(director, older)
     # No open poll: "1" acknowledges the newest open alert, as before polls.
-    plain = _send(stack, director, {**CHECK, "poll": None, "audience": {"officials": ["c02-pr"]}})
+    plain = stack.send(director, {**CHECK, "poll": None, "audience": {"officials": ["c02-pr"]}})
     assert _sms(stack, "c02-pr", "1").startswith("Acknowledged: Status check.")
-    _all_clear(stack, director, plain)
+    stack.all_clear(director, plain)
 
-    drill = _send(stack, director, {**CHECK, "status": "Exercise", "audience": {"officials": ["c04-pr"]}})
+    drill = stack.send(director, {**CHECK, "status": "Exercise", "audience": {"officials": ["c04-pr"]}})
     assert "Help is being notified" in _sms(stack, "c04-pr", "2")
     deadline = time.monotonic() + 20
     while sum(_notices(stack, t0, "c04-pr").values()) < 2 and time.monotonic() < deadline:
@@ -329,7 +309,7 @@ def test_a_bare_digit_answers_the_newest_open_poll_and_exercise_notices_stay_exe
     assert _notices(stack, t0, "c04-pr") == Counter({"sup-c": 1, "dir-off": 1})
     notices = [m for m in stack.sim_messages("sms", t0) if "Official c04-pr " in m["body"]]
     assert all(m["body"].startswith("EXERCISE - Help requested: ") for m in notices), notices
-    _all_clear(stack, director, drill)
+    stack.all_clear(director, drill)
 
 
 @pytest.mark.parametrize(

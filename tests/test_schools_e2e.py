@@ -32,7 +32,7 @@ from alertnet.pipeline.school_skip import reached_at_school
 from alertnet.settings import REPO_ROOT
 from alertnet.store import keys as k
 from alertnet.store.server import RedisProcess
-from tests.conftest import Stack, start_stack, stop_stack
+from tests.conftest import Stack, bearer, start_stack, stop_stack, wait_until
 from tests.test_escalation_e2e import slot_of
 
 DB = 21
@@ -156,16 +156,6 @@ def director(schools_stack: Stack) -> str:
     return schools_stack.add_sender("schools-director", "director")
 
 
-def _headers(token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}
-
-
-def _send(stack: Stack, token: str, body: dict[str, Any]) -> str:
-    accepted = stack.post_alert(token, body)
-    assert accepted.status_code == 202, accepted.text
-    return str(accepted.json()["id"])
-
-
 def _waves(stack: Stack, token: str, alert_id: str, policy: Policy) -> list[DueStep]:
     sent = parse_datetime(stack.status(token, alert_id)["alert"]["sent"]).timestamp()
     return schedule(policy, sent, time_scale=SCALE)
@@ -181,15 +171,10 @@ def _ack(stack: Stack, token: str, alert_id: str, official_id: str) -> None:
     answer = requests.post(
         f"{stack.api}/v1/alerts/{alert_id}/acks",
         json={"official_id": official_id},
-        headers=_headers(token),
+        headers=bearer(token),
         timeout=10,
     )
     assert answer.status_code == 201, answer.text
-
-
-def _wait_until(moment: float) -> None:
-    while time.time() < moment:
-        time.sleep(0.05)
 
 
 def _received(stack: Stack, alert_id: str, since: float) -> list[tuple[str, str, float]]:
@@ -208,15 +193,10 @@ def _escalated(received: list[tuple[str, str, float]]) -> Counter[tuple[str, str
 
 
 def _schools(stack: Stack, token: str, alert_id: str) -> dict[str, Any]:
-    response = requests.get(f"{stack.api}/v1/alerts/{alert_id}/schools", headers=_headers(token), timeout=10)
+    response = requests.get(f"{stack.api}/v1/alerts/{alert_id}/schools", headers=bearer(token), timeout=10)
     assert response.status_code == 200, response.text
     result: dict[str, Any] = response.json()
     return result
-
-
-def _all_clear(stack: Stack, token: str, alert_id: str) -> None:
-    clear = requests.post(f"{stack.api}/v1/alerts/{alert_id}/all-clear", headers=_headers(token), timeout=10)
-    assert clear.status_code == 202, clear.text
 
 
 def _rank(oid: str) -> int:
@@ -229,8 +209,7 @@ def test_a_district_lockdown_escalates_the_schools_nobody_answered_for(
     stack = schools_stack
     t0 = time.time()
     roles = ["superintendent", "principal", "safety_coordinator"]
-    alert_id = _send(
-        stack,
+    alert_id = stack.send(
         director,
         {**LOCKDOWN, "audience": {"districts": [COLUMBIA], "roles": roles}, "channels": ["sms", "voice"]},
     )
@@ -254,7 +233,7 @@ def test_a_district_lockdown_escalates_the_schools_nobody_answered_for(
     assert acked_at < waves[0].due, "the acks took longer than the first step; the test cannot judge it"
     assert stack.status(director, alert_id)["schools"] == {"targeted": 10, "reached": 7, "not_reached": 3}
 
-    _wait_until(waves[1].due + 2.5)  # after the superintendents' step
+    wait_until(waves[1].due + 2.5)  # after the superintendents' step
     received = _received(stack, alert_id, t0)
     expected: Counter[tuple[str, str]] = Counter()
     for s in (8, 9, 10):
@@ -294,13 +273,13 @@ def test_a_district_lockdown_escalates_the_schools_nobody_answered_for(
     assert _schools(stack, director, alert_id)["schools"][-1]["acknowledged_by"][0]["official_id"] in {
         f"c{s:02d}-{r}" for s in range(1, 9) for r in ("pr", "sa", "nu")
     }
-    _all_clear(stack, director, alert_id)
+    stack.all_clear(director, alert_id)
     viewer = stack.add_sender("schools-viewer", "viewer")
     assert _schools(stack, viewer, alert_id)["targeted"] == 10
     editor = stack.add_sender("schools-editor", "editor")
-    refused = requests.get(f"{stack.api}/v1/alerts/{alert_id}/schools", headers=_headers(editor), timeout=10)
+    refused = requests.get(f"{stack.api}/v1/alerts/{alert_id}/schools", headers=bearer(editor), timeout=10)
     assert refused.status_code == 403
-    missing = requests.get(f"{stack.api}/v1/alerts/NOPE/schools", headers=_headers(director), timeout=10)
+    missing = requests.get(f"{stack.api}/v1/alerts/NOPE/schools", headers=bearer(director), timeout=10)
     assert missing.status_code == 404
 
 
@@ -309,7 +288,7 @@ def test_two_schools_of_one_name_in_two_districts_are_two_schools(
 ) -> None:
     stack = schools_stack
     t0 = time.time()
-    both = _send(stack, director, {**LOCKDOWN, "audience": {"schools": ["School 1"]}, "channels": ["sms"]})
+    both = stack.send(director, {**LOCKDOWN, "audience": {"schools": ["School 1"]}, "channels": ["sms"]})
     _ack(stack, director, both, "c01-nu")  # Columbia's School 1 is reached; Hallsville's is not
     listing = _schools(stack, director, both)
     assert [(r["district"], r["school"], r["state"]) for r in listing["schools"]] == [
@@ -319,12 +298,12 @@ def test_two_schools_of_one_name_in_two_districts_are_two_schools(
     waves = _waves(
         stack, director, both, _policy(REPO_ROOT.joinpath("config/escalation.toml").read_text(), "Lockdown")
     )
-    _wait_until(waves[0].due + 2.0)
+    wait_until(waves[0].due + 2.0)
     escalated = _escalated(_received(stack, both, t0))
     assert escalated == Counter(
         {(f"{c}@1", f"h01-{r}"): 1 for c in ("sms", "voice", "email") for r in ("pr", "nu")}
     )
-    _all_clear(stack, director, both)
+    stack.all_clear(director, both)
     qualified = stack.post_alert(
         director, {**LOCKDOWN, "audience": {"schools": [f"{HALLSVILLE} / school 1"]}, "channels": ["sms"]}
     )
@@ -335,7 +314,7 @@ def test_two_schools_of_one_name_in_two_districts_are_two_schools(
         "reached": 0,
         "not_reached": 1,
     }
-    _all_clear(stack, director, qualified.json()["id"])
+    stack.all_clear(director, qualified.json()["id"])
     wrong = stack.post_alert(director, {**LOCKDOWN, "audience": {"schools": ["Cole County / School 1"]}})
     assert wrong.status_code == 422 and wrong.json()["errors"][0]["field"] == "audience.schools[0]"
 
@@ -345,15 +324,14 @@ def test_a_backup_who_is_also_the_superintendent_gets_one_sms(
 ) -> None:
     stack = schools_stack
     t0 = time.time()
-    alert_id = _send(
-        stack,
+    alert_id = stack.send(
         director,
         {**LOCKDOWN, "event": "Backup drill", "audience": {"officials": ["h02-pr"]}, "channels": ["sms"]},
     )
     waves = _waves(stack, director, alert_id, _policy(policy_file.read_text(), "Backup drill"))
     assert [(w.step, w.repetition) for w in waves] == [(0, 0), (1, 0), (0, 1)]
-    _wait_until(waves[2].due + 2.0)
-    _all_clear(stack, director, alert_id)
+    wait_until(waves[2].due + 2.0)
+    stack.all_clear(director, alert_id)
     # The backups' step reached her; the superintendents' step sent her nothing more; the backups' step's
     # own repeat did send again.
     assert _escalated(_received(stack, alert_id, t0)) == Counter(
@@ -367,8 +345,7 @@ def test_an_alert_in_flight_keeps_the_steps_it_was_sent_with(
     stack = schools_stack
     original = policy_file.read_text()
     t0 = time.time()
-    alert_id = _send(
-        stack,
+    alert_id = stack.send(
         director,
         {**LOCKDOWN, "audience": {"schools": [f"{HALLSVILLE} / School 2"]}, "channels": ["sms"]},
     )
@@ -380,10 +357,10 @@ def test_an_alert_in_flight_keeps_the_steps_it_was_sent_with(
         )
         stack.stop("scheduler", signal.SIGTERM)
         stack.start("scheduler")  # it reads the edited file
-        _wait_until(waves[1].due + 2.5)
+        wait_until(waves[1].due + 2.5)
     finally:
         policy_file.write_text(original)
-    _all_clear(stack, director, alert_id)
+    stack.all_clear(director, alert_id)
     expected = Counter({(f"{c}@1", f"h02-{r}"): 1 for c in ("sms", "voice", "email") for r in ("pr", "nu")})
     expected.update({("sms@2", "sup-h"): 1, ("voice@2", "sup-h"): 1})
     assert _escalated(_received(stack, alert_id, t0)) == expected  # no email@1 to the superintendent

@@ -113,7 +113,12 @@ async def _moves(url: str) -> None:
         # A second claim (a retried job, a second worker) gets nothing.
         assert await store.move("A1", "sms", claim) == [False, False, False]
         sent = StateMove("o1", S.SENT, frozenset({S.SENDING}), provider_id="SM1")
-        assert await store.move("A1", "sms", [sent]) == [True]
+        refused = StateMove("o2", S.SENT, frozenset({S.QUEUED}), provider_id="SM2")
+        assert await store.move("A1", "sms", [sent, refused], index_provider_ids=True) == [True, False]
+        # Whose each provider id is, written with the move that was made (and only with it).
+        assert await conn.get(k.PROVIDER_INDEX + "SM1") == b"A1.sms.o1"
+        assert 0 < await conn.ttl(k.PROVIDER_INDEX + "SM1") <= 2 * 86400
+        assert await conn.get(k.PROVIDER_INDEX + "SM2") is None
         # A delivery with a provider id is never claimed again, even from a stale 'sending' cutoff.
         reclaim = StateMove("o1", S.SENDING, frozenset({S.SENDING, S.SENT}))
         assert await store.move("A1", "sms", [reclaim], claim_cutoff=time.time() + 100) == [False]

@@ -9,6 +9,7 @@ import time
 from collections.abc import AsyncGenerator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager
 from typing import Any
+from urllib.parse import urlencode
 
 import aiohttp
 from twilio.base.exceptions import TwilioRestException
@@ -27,7 +28,11 @@ REQUEST_TIMEOUT_SECONDS = 10.0
 class TimedHttpClient(AsyncTwilioHttpClient):  # type: ignore[misc]  # the SDK is untyped
     """The SDK's aiohttp client with its timeout applied. The SDK keeps the constructor's `timeout` but
     hands aiohttp only the per-request one, and aiohttp reads None as no timeout at all: a request Twilio
-    never answers would hold its delivery, and its batch, for ever."""
+    never answers would hold its delivery, and its batch, for ever.
+
+    The form is encoded here (`urlencode`, as aiohttp's FormData would encode it, and with the SDK's own
+    Content-Type header): aiohttp's FormData bookkeeping per field was a tenth of a worker's CPU on a
+    statewide fan-out."""
 
     async def request(
         self,
@@ -41,7 +46,8 @@ class TimedHttpClient(AsyncTwilioHttpClient):  # type: ignore[misc]  # the SDK i
         allow_redirects: bool = False,
     ) -> Response:
         timeout = self.timeout if timeout is None else timeout
-        return await super().request(method, url, params, data, headers, auth, timeout, allow_redirects)
+        body = urlencode(data, doseq=True).encode() if isinstance(data, dict) and data else data
+        return await super().request(method, url, params, body, headers, auth, timeout, allow_redirects)
 
 
 def make_async_client(settings: Settings) -> Client:

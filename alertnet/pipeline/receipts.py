@@ -15,7 +15,7 @@ import structlog
 from redis.asyncio import Redis
 
 from alertnet.channels.base import Match, ProviderRecord
-from alertnet.domain.deliveries import DeliveryState, delivery_id, split_delivery_id
+from alertnet.domain.deliveries import DeliveryState, split_delivery_id
 from alertnet.domain.messages import Channel
 from alertnet.domain.receipts import Receipt
 from alertnet.pipeline.batches import QUEUE_FOR_PRIORITY, batch_sizes, plan_batches
@@ -25,7 +25,6 @@ from alertnet.settings import Settings
 from alertnet.store import keys as k
 from alertnet.store.acks import AckStore
 from alertnet.store.alerts import AlertStore, StateMove
-from alertnet.store.durable import durable
 from alertnet.store.registry import OfficialStore
 
 log = structlog.get_logger("alertnet.receipts")
@@ -36,18 +35,6 @@ FAILOVER_SLOT = "voice@f"
 # hub has attributed to deliveries are kept, so a look-up never takes another delivery's copy for one
 # whose outcome was lost.
 LOOKED_UP = frozenset({Channel.SMS.value, Channel.VOICE.value})
-PROVIDER_ID_DAYS = 2
-
-
-async def record_provider_ids(redis: Redis, owners: Mapping[str, str]) -> None:
-    """Remember whose each provider id is (provider id -> delivery id), for `PROVIDER_ID_DAYS`."""
-    if not owners:
-        return
-    async with redis.pipeline(transaction=False) as pipe:
-        for provider_id, did in owners.items():
-            pipe.set(k.PROVIDER_INDEX + provider_id, did, ex=PROVIDER_ID_DAYS * 86400)
-        await pipe.execute()
-    await durable(redis)
 
 
 async def provider_id_owners(redis: Redis, provider_ids: list[str]) -> dict[str, str]:
@@ -89,17 +76,9 @@ class ReceiptApplier:
             )
         moved = 0
         for (message_id, channel), moves in grouped.items():
-            applied = await self.alerts.move(message_id, channel, moves)
+            looked_up = channel.split("@")[0] in LOOKED_UP
+            applied = await self.alerts.move(message_id, channel, moves, index_provider_ids=looked_up)
             moved += sum(applied)
-            if channel.split("@")[0] in LOOKED_UP:
-                await record_provider_ids(
-                    self.alerts.redis,
-                    {
-                        m.provider_id: delivery_id(message_id, channel, m.official_id)
-                        for m, ok in zip(moves, applied, strict=True)
-                        if ok and m.provider_id
-                    },
-                )
             failed = [
                 m.official_id
                 for m, ok in zip(moves, applied, strict=True)

@@ -13,7 +13,7 @@ from typing import Any
 import redis
 from redis.asyncio import Redis
 
-from alertnet.domain.deliveries import AlertProgress, Delivery, DeliveryState
+from alertnet.domain.deliveries import AlertProgress, Delivery, DeliveryState, delivery_id
 from alertnet.domain.messages import Channel
 from alertnet.domain.schools import SchoolKey, decode_school
 from alertnet.store import keys as k
@@ -21,6 +21,7 @@ from alertnet.store.durable import durable
 from alertnet.store.scripts import TRANSITION
 
 HSET_CHUNK = 2000
+PROVIDER_ID_DAYS = 2  # how long the hub remembers whose a provider id is (`AlertStore.move`)
 RECORDS_KEPT = 64  # signed records a process keeps (an alert's acks and answers each read it)
 
 
@@ -221,10 +222,26 @@ class AlertStore:
         return {i: Delivery.from_json(r) for i, r in zip(ids, raws, strict=True) if r is not None}
 
     async def move(
-        self, alert_id: str, channel: str, moves: Iterable[StateMove], *, claim_cutoff: float = 0.0
+        self,
+        alert_id: str,
+        channel: str,
+        moves: Iterable[StateMove],
+        *,
+        claim_cutoff: float = 0.0,
+        index_provider_ids: bool = False,
     ) -> list[bool]:
-        """Apply transitions atomically; returns, per move, whether it was applied."""
-        argv: list[str | float] = [channel, time.time(), claim_cutoff]
+        """Apply transitions atomically; returns, per move, whether it was applied. With
+        `index_provider_ids`, each applied move that carries a provider id also records whose that id is
+        (provider id -> delivery id, kept `PROVIDER_ID_DAYS`) in the same step."""
+        index = k.PROVIDER_INDEX if index_provider_ids else ""
+        argv: list[str | float] = [
+            channel,
+            time.time(),
+            claim_cutoff,
+            index,
+            PROVIDER_ID_DAYS * 86400,
+            delivery_id(alert_id, channel, ""),
+        ]
         count = 0
         for m in moves:
             argv += [

@@ -5,7 +5,12 @@ from __future__ import annotations
 # KEYS[1] = delivery hash of one (alert, channel), KEYS[2] = the alert's counts hash, KEYS[3] (optional) =
 # the deployment-wide metrics hash ("channel|state" -> deliveries that entered it; the slot's wave cut off).
 # ARGV[1] = channel, ARGV[2] = now, ARGV[3] = claimed-before cutoff for 'sending' (or '0'),
+# ARGV[4] = the provider-id index's key prefix ('' for none), ARGV[5] = its entries' lifetime in seconds,
+# ARGV[6] = the delivery ids' prefix (alert id and channel),
 # then groups of 5: official id, new state, allowed-from states (comma list), provider id, reason.
+# A move that is made with a provider id also records whose that id is (prefix .. provider id -> delivery
+# id), in the same step: the index is keyed by provider id, so its key cannot be named in KEYS beforehand
+# (the hub runs one Redis primary, never a cluster).
 # A move is made only from an allowed state, so a late or repeated update never walks a delivery back.
 # Moving to 'sending' is a claim: it counts an attempt and stamps the claim time; a claim of a delivery
 # that is already 'sending' succeeds only if that claim is older than the cutoff (its worker died), and
@@ -14,8 +19,9 @@ TRANSITION = """
 local out = {}
 local now = tonumber(ARGV[2])
 local cutoff = tonumber(ARGV[3])
+local index = ARGV[4]
 local metric = string.match(ARGV[1], '^[^@]*') .. '|'
-for i = 4, #ARGV, 5 do
+for i = 7, #ARGV, 5 do
   local id = ARGV[i]
   local to = ARGV[i + 1]
   local raw = redis.call('HGET', KEYS[1], id)
@@ -48,6 +54,9 @@ for i = 4, #ARGV, 5 do
         d.u = nil
       end
       redis.call('HSET', KEYS[1], id, cjson.encode(d))
+      if index ~= '' and ARGV[i + 3] ~= '' then
+        redis.call('SET', index .. ARGV[i + 3], ARGV[6] .. id, 'EX', ARGV[5])
+      end
       ok = 1
     end
   end
