@@ -26,6 +26,7 @@ from alertnet.store.server import RedisProcess, free_port, start_redis
 REPO = Path(__file__).resolve().parent.parent
 PROVIDER_CREDENTIALS = ("ALERTNET_TWILIO_ACCOUNT", "ALERTNET_TWILIO_AUTH", "ALERTNET_SENDGRID_API")
 KINDS = ("sim", "api", "worker", "scheduler")
+TEARDOWN_GRACE_SECONDS = 5.0  # HubProcesses.stop_all
 
 
 def base_env(redis_url: str, data_dir: Path, **overrides: str) -> dict[str, str]:
@@ -94,8 +95,21 @@ class HubProcesses:
             stop_process(proc, sig)
 
     def stop_all(self) -> None:
-        for kind in list(self.procs):
-            self.stop(kind)
+        """Stop every process at once: SIGTERM to all, then SIGKILL to those still up after
+        `TEARDOWN_GRACE_SECONDS`. A worker in the middle of a batch finishes the batch first (rq's warm
+        shutdown), which takes as long as a paced call-out has left; a stack being thrown away need not
+        wait for that (its leases would hand the batch to another worker)."""
+        procs = [proc for kind in list(self.procs) for proc in self.procs.pop(kind)]
+        for proc in procs:
+            if proc.poll() is None:
+                proc.terminate()
+        deadline = time.monotonic() + TEARDOWN_GRACE_SECONDS
+        for proc in procs:
+            try:
+                proc.wait(timeout=max(0.0, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
 
     def pids(self, kind: str) -> list[int]:
         return [p.pid for p in self.procs.get(kind, []) if p.poll() is None]
