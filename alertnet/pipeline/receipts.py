@@ -37,6 +37,12 @@ FAILOVER_SLOT = "voice@f"
 LOOKED_UP = frozenset({Channel.SMS.value, Channel.VOICE.value})
 
 
+def looked_up(slot: str) -> bool:
+    """Whether a slot's channel (a slot is "channel" or "channel@wave") is looked up at the provider, so
+    its moves index their provider ids (`AlertStore.move`)."""
+    return slot.split("@")[0] in LOOKED_UP
+
+
 async def provider_id_owners(redis: Redis, provider_ids: list[str]) -> dict[str, str]:
     """The delivery each provider id was attributed to, for those the hub knows."""
     if not provider_ids:
@@ -76,8 +82,9 @@ class ReceiptApplier:
             )
         moved = 0
         for (message_id, channel), moves in grouped.items():
-            looked_up = channel.split("@")[0] in LOOKED_UP
-            applied = await self.alerts.move(message_id, channel, moves, index_provider_ids=looked_up)
+            applied = await self.alerts.move(
+                message_id, channel, moves, index_provider_ids=looked_up(channel)
+            )
             moved += sum(applied)
             failed = [
                 m.official_id

@@ -37,7 +37,7 @@ from alertnet.domain.receipts import Receipt
 from alertnet.domain.subscriptions import MailingList, make_list_token, unsubscribe_headers
 from alertnet.pipeline.batches import Batch
 from alertnet.pipeline.context import WorkerContext
-from alertnet.pipeline.receipts import LOOKED_UP, provider_id_owners, whose_copy
+from alertnet.pipeline.receipts import looked_up, provider_id_owners, whose_copy
 from alertnet.pipeline.request_metrics import flush_request_counts
 from alertnet.pipeline.school_skip import reached_at_school
 from alertnet.store import keys as k
@@ -345,7 +345,7 @@ async def _record(
             bound.info(
                 "delivery_not_sent", official_id=r.official_id, outcome=r.outcome.value, reason=r.reason
             )
-    await ctx.alerts.move(message_id, slot, moves, index_provider_ids=slot.split("@")[0] in LOOKED_UP)
+    await ctx.alerts.move(message_id, slot, moves, index_provider_ids=looked_up(slot))
     await flush_request_counts(ctx.redis)  # the provider requests' times and failures, for the metrics
 
 
