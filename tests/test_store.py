@@ -6,20 +6,29 @@ import asyncio
 import dataclasses
 import functools
 import time
+from typing import Any
 
 import pytest
 import redis
 from redis.asyncio import Redis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
 
 from alertnet.domain.acks import Ack, AckChannel
 from alertnet.domain.deliveries import Delivery, DeliveryState
+from alertnet.domain.links import Links
 from alertnet.domain.messages import Content, Message, MessageKind, Priority
+from alertnet.domain.receipts import ACCEPTED, DELIVERED
 from alertnet.pipeline.batches import Batch, batch_sizes, plan_batches
 from alertnet.pipeline.enqueue import Dispatcher
+from alertnet.pipeline.messages import MessageLoader
+from alertnet.pipeline.receipts import GroupCommit, ReceiptApplier
 from alertnet.settings import load_settings
 from alertnet.store import keys as k
 from alertnet.store.acks import OPEN_ALERT_MAX_AGE_SECONDS, AckStore
 from alertnet.store.alerts import AlertStore, StateMove, stage_alert
+from alertnet.store.messages import MessageStore
+from alertnet.store.registry import OfficialStore
 
 S = DeliveryState
 
@@ -156,6 +165,71 @@ async def _moves(url: str) -> None:
 def test_state_moves_are_atomic_and_never_double_claim(fresh_redis_url: str) -> None:
     _store_alert(fresh_redis_url, ["o1", "o2", "o3"])
     asyncio.run(_moves(fresh_redis_url))
+
+
+class _CountedMoves(AlertStore):
+    steps = 0
+
+    async def move(self, *args: Any, **kwargs: Any) -> list[bool]:
+        type(self).steps += 1
+        return await super().move(*args, **kwargs)
+
+
+def _applier(url: str, alerts: AlertStore) -> ReceiptApplier:
+    conn = alerts.redis
+    return ReceiptApplier(
+        load_settings(env={}),
+        alerts=alerts,
+        acks=AckStore(conn),
+        officials=OfficialStore(conn),
+        messages=MessageLoader(MessageStore(conn), alerts, Links("http://hub.test")),
+        dispatcher=Dispatcher(redis.Redis.from_url(url)),
+    )
+
+
+async def _callbacks_together(url: str) -> None:
+    conn = Redis.from_url(url)
+    ids = [f"o{n}" for n in range(7)]
+    try:
+        store = _CountedMoves(conn)
+        claim = [StateMove(i, S.SENDING, frozenset({S.QUEUED})) for i in ids]
+        assert await store.move("A1", "sms", claim) == [True] * 7
+        _CountedMoves.steps = 0
+        together = GroupCommit(_applier(url, store), most=4)
+        # Callbacks arriving at once: each delivery's "sent" and then its "delivered" (o0 only "sent").
+        calls = [together.apply(f"A1.sms.{i}", ACCEPTED, f"SM{i}") for i in ids]
+        calls += [together.apply(f"A1.sms.{i}", DELIVERED, f"SM{i}") for i in ids[1:]]
+        await asyncio.gather(*calls)
+        # 13 receipts in steps of at most 4 (not 13 round trips), each applied in its order.
+        assert _CountedMoves.steps == 4
+        deliveries = await store.deliveries("A1", "sms")
+        assert [deliveries[i].state for i in ids] == [S.SENT] + [S.DELIVERED] * 6
+        assert await conn.get(k.PROVIDER_INDEX + "SMo3") == b"A1.sms.o3"
+        # A lone callback goes at once, in a step of its own.
+        await asyncio.wait_for(together.apply("A1.sms.o0", DELIVERED, "SM0"), 5)
+        assert (await store.deliveries("A1", "sms"))["o0"].state is S.DELIVERED
+    finally:
+        await conn.aclose()
+
+
+async def _step_fails(url: str) -> None:
+    gone = Redis(host="127.0.0.1", port=1, retry=Retry(NoBackoff(), 0))  # nobody listens
+    together = GroupCommit(_applier(url, AlertStore(gone)))
+    try:
+        calls = [together.apply(f"A1.sms.o{n}", DELIVERED, "") for n in range(3)]
+        answers = await asyncio.wait_for(asyncio.gather(*calls, return_exceptions=True), 10)
+        # Every request waiting on the step gets its error (a 503 to the provider, who sends it again).
+        assert all(isinstance(a, redis.ConnectionError) for a in answers), answers
+        with pytest.raises(redis.ConnectionError):  # and the next step is tried afresh
+            await asyncio.wait_for(together.apply("A1.sms.o0", DELIVERED, ""), 10)
+    finally:
+        await gone.aclose()
+
+
+def test_callbacks_that_arrive_together_are_applied_together_in_order(fresh_redis_url: str) -> None:
+    _store_alert(fresh_redis_url, [f"o{n}" for n in range(7)])
+    asyncio.run(_callbacks_together(fresh_redis_url))
+    asyncio.run(_step_fails(fresh_redis_url))
 
 
 def test_sweep_leaves_queued_batches_and_requeues_dead_ones(fresh_redis_url: str) -> None:

@@ -80,7 +80,7 @@ class ReceiptReconciler:
             for (official_id, provider_id), receipt in zip(overdue.items(), found, strict=True)
             if receipt is not None and receipt.to is not DeliveryState.SENT
         }
-        moved = await self.receipts.apply(receipts) if receipts else 0
+        moved = await self.receipts.apply(receipts.items()) if receipts else 0
         if moved:
             log.info("overdue_receipts_applied", alert_id=alert_id, slot=slot, moved=moved)
         return moved

@@ -226,7 +226,7 @@ async def _send_claimed(sender: _Sender, claimed: list[str], unknown: dict[str, 
     await _record(ctx, message_id, slot, pending, attempts, sender.bound)
     if receipts and ctx.receipts is not None:
         # As a status callback's: an alert SMS found undelivered places its call at once.
-        await ctx.receipts.apply(receipts)
+        await ctx.receipts.apply(receipts.items())
     elif receipts:
         await ctx.alerts.move(
             message_id,

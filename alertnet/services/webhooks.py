@@ -18,7 +18,7 @@ from alertnet.domain.deliveries import split_delivery_id
 from alertnet.domain.links import Links
 from alertnet.domain.receipts import Receipt
 from alertnet.pipeline.messages import MessageLoader
-from alertnet.pipeline.receipts import ReceiptApplier
+from alertnet.pipeline.receipts import GroupCommit, ReceiptApplier
 from alertnet.services.acks import AckRefused, AckService
 from alertnet.services.errors import BadRequest, BadSignature, NotFound
 from alertnet.services.polls import PollService
@@ -77,6 +77,7 @@ class WebhookService:
         self.twilio = twilio
         self.sendgrid = sendgrid
         self.receipts = receipts
+        self.callbacks = GroupCommit(receipts)  # status callbacks, one receipt each
         self.acks = acks
         self.messages = messages
         self.links = links
@@ -96,7 +97,7 @@ class WebhookService:
         if not did:
             raise BadRequest("d: delivery id query parameter is required")
         if receipt is not None:
-            await self.receipts.apply({did: (receipt, provider_id)})
+            await self.callbacks.apply(did, receipt, provider_id)
 
     @_refusals_counted("twilio")
     async def twilio_sms_status(self, url: str, params: Mapping[str, str], signature: str, did: str) -> None:
@@ -174,7 +175,7 @@ class WebhookService:
             events = self.sendgrid.read(body)
         except EventsRefused as error:
             raise BadRequest(str(error), error.error) from None
-        await self.receipts.apply(self.sendgrid.receipts(events))
+        await self.receipts.apply(self.sendgrid.receipts(events).items())
         if self.subscriptions is not None:
             await self._count_address_events(address_events(events))
 
