@@ -1,7 +1,7 @@
 """The console's figures: 20 live views (server-sent events, one per browser tab) open during the statewide
 fan-out, against the same fan-out with none (median of `console_repeats` pairs, alternated), and the
-prepared correction (the console's one-click Cancel, "sent in error") of that statewide alert: from the
-click to the Cancel's last provider request, timed by the simulators' clocks."""
+prepared correction (the console's one-click Cancel, "sent in error") of each watched statewide alert in
+turn: from the click to the Cancel's last provider request, timed by the simulators' clocks (median)."""
 
 from __future__ import annotations
 
@@ -77,7 +77,7 @@ def run_console(
     without: list[float] = []
     with_views: list[float] = []
     updates: list[int] = []
-    last_alert = ""
+    watched: list[str] = []
     for n in range(repeats):
         run = run_fanout(stack, token, timeout=timeout)
         wait_drained(stack, token, [run["alert_id"]], drain)
@@ -95,7 +95,7 @@ def run_console(
             views[0].__exit__()
             updates.append(min(views[0].events))
         wait_drained(stack, token, [run["alert_id"]], drain)
-        last_alert = run["alert_id"]
+        watched.append(run["alert_id"])
         log(f"  pair {n + 1}: {without[-1]} s without, {with_views[-1]} s with {VIEWS} live views")
     slowdown = median(with_views) / median(without) - 1
     return {
@@ -106,7 +106,28 @@ def run_console(
         "median_with_views_s": median(with_views),
         "slowdown": round(slowdown, 4),
         "fewest_updates_per_view": min(updates) if updates else 0,
-        "correction": correction(stack, token, last_alert, timeout),
+        "correction": corrections(stack, token, watched, timeout, drain, log),
+    }
+
+
+def corrections(
+    stack: Stack, token: str, alert_ids: list[str], timeout: float, drain: float, log: Callable[[str], None]
+) -> dict[str, Any]:
+    """The prepared Cancel of each statewide alert, one after another (each once the last has settled):
+    the median click-to-last-request, as for the live views (this host's speed drifts between runs)."""
+    runs = []
+    for alert_id in alert_ids:
+        runs.append(correction(stack, token, alert_id, timeout))
+        wait_drained(stack, token, [newest_alert(stack, token)], drain)
+        log(f"  correction of {alert_id}: {runs[-1]['click_to_last_request_s']} s")
+    times = [r["click_to_last_request_s"] for r in runs if r["click_to_last_request_s"] is not None]
+    return {
+        "runs": runs,
+        "deliveries": min(r["deliveries"] for r in runs),
+        "expected": max(r["expected"] for r in runs),
+        "complete": all(r["complete"] for r in runs),
+        "click_to_last_request_s": median(times) if len(times) == len(runs) else None,
+        "each_s": times,
     }
 
 
@@ -145,10 +166,12 @@ def console_rows(f: dict[str, Any], row: Callable[[str, str, str, bool | None], 
     ]
     fix = c.get("correction") or {}
     if fix.get("click_to_last_request_s") is not None:
+        each = fix.get("each_s", [])
+        runs = f" (median of {', '.join(f'{t:.1f}' for t in each)} s)" if len(each) > 1 else ""
         rows.append(
             row(
                 "9. Correction (Cancel, sent in error): click to last provider request",
-                f"{fix['click_to_last_request_s']:.1f} s for {fix['deliveries']:,} deliveries",
+                f"{fix['click_to_last_request_s']:.1f} s for {fix['deliveries']:,} deliveries{runs}",
                 "≤ 60 s",
                 fix["complete"] and fix["click_to_last_request_s"] <= 60,
             )
