@@ -171,6 +171,7 @@ def build_services(settings: Settings) -> Services:
     poll_service = PollService(
         acks=ack_service, alerts=alerts, polls=polls, officials=officials, senders=senders, audit=audit,
         send_notice=alert_service.submit_alert, console_url=settings.api.base_url,
+        notice_retry=settings.escalation.help_notice_retry_seconds,
     )  # fmt: skip
     metrics = MetricsStore(conn)
     webhooks = WebhookService(

@@ -123,6 +123,15 @@ async def serve_scheduler(settings: Settings, stop: asyncio.Event) -> None:
         max_instances=1,
         coalesce=True,
     )
+    # Urgent answers' notices still owed (their process died, or sending failed): sent once.
+    scheduler.add_job(
+        services.polls.send_due_notices,
+        "interval",
+        seconds=max(1.0, min(15.0, settings.escalation.help_notice_retry_seconds / 4)),
+        id="poll-notices",
+        max_instances=1,
+        coalesce=True,
+    )
     scheduler.start()
     log.info("scheduler_started", policies=[p.name for p in policies])
     try:

@@ -96,6 +96,9 @@ class EscalationSettings:
     tick_seconds: float = 0.2
     # Email ack links stay valid this long after the alert.
     ack_link_days: float = 7.0
+    # An urgent answer's notice ("Help requested") not confirmed sent this long after the answer is sent
+    # by the scheduler (the process that took the answer died, or sending failed).
+    help_notice_retry_seconds: float = 60.0
 
     @property
     def policy_path(self) -> Path:

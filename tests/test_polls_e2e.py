@@ -10,6 +10,7 @@ poll's urgent notice is an Exercise; a bad poll is refused naming its field.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 import time
@@ -20,19 +21,23 @@ from typing import Any
 import pytest
 import redis
 import requests
+from redis.asyncio import Redis as AsyncRedis
 from twilio.request_validator import RequestValidator
 
 from alertnet.domain.alert_request import example_alert_request
 from alertnet.domain.alerts import parse_datetime
 from alertnet.domain.escalation import choose_policy, parse_policies, schedule
+from alertnet.domain.polls import PollAnswer
 from alertnet.domain.sms import sms_segments
 from alertnet.settings import REPO_ROOT, SIM_ACCOUNT_SID, SIM_AUTH_TOKEN
 from alertnet.sim.twilio_common import inbound_sms_params
+from alertnet.store.polls import PollStore
 from alertnet.store.server import RedisProcess
 from tests.conftest import Stack, bearer, start_stack, stop_stack, wait_until
 from tests.test_escalation_e2e import slot_of
 
 DB = 23
+NOTICE_RETRY = 2.0  # an urgent answer's notice not sent by then is sent by the scheduler
 HUB_NUMBER = "+15735550190"  # the hub's first SMS number (config/alertnet.toml)
 SCALE = 0.06  # the lockdown policy's 2 minutes (inside the school) become 7.2 s, 5 minutes 18 s
 HEADER = "id,name,role,school,district,county,region,mobile,voice,email,backup_id,subscriptions"
@@ -103,6 +108,7 @@ def polls_stack(redis_server: RedisProcess, tmp_path_factory: pytest.TempPathFac
         ALERTNET_ESCALATION_TIME_SCALE=str(SCALE),
         ALERTNET_ESCALATION_TICK_SECONDS="0.1",
         ALERTNET_TWILIO_CALLS_PER_SECOND="20",
+        ALERTNET_ESCALATION_HELP_NOTICE_RETRY_SECONDS=str(NOTICE_RETRY),
     )
     redis.Redis.from_url(stack.env["REDIS_URL"]).flushdb()  # our own database of our own server
     path = tmp_path_factory.mktemp("polls-registry") / "registry.csv"
@@ -310,6 +316,41 @@ def test_a_bare_digit_answers_the_newest_open_poll_and_exercise_notices_stay_exe
     notices = [m for m in stack.sim_messages("sms", t0) if "Official c04-pr " in m["body"]]
     assert all(m["body"].startswith("EXERCISE - Help requested: ") for m in notices), notices
     stack.all_clear(director, drill)
+
+
+async def _died_before_the_notice(url: str, answer: PollAnswer) -> None:
+    """What a process that dies between keeping an urgent answer and sending its notice leaves behind:
+    the answer (its notice owed, one transaction) and its claim on the notice, which lapses."""
+    conn = AsyncRedis.from_url(url)
+    try:
+        store = PollStore(conn)
+        await store.record(answer)
+        assert await store.claim_notice(answer.alert_id, answer.official_id, 2, lease=NOTICE_RETRY)
+    finally:
+        await conn.aclose()
+
+
+def test_an_urgent_answer_whose_process_died_before_its_notice_is_notified_once(
+    polls_stack: Stack, director: str
+) -> None:
+    stack = polls_stack
+    t0 = time.time()
+    alert_id = stack.send(director, {**CHECK, "audience": {"officials": ["c03-pr"]}})
+    _wait_for(stack, "sms", alert_id, t0, 1)
+    answer = PollAnswer(alert_id, "c03-pr", 2, "Need help", True, time.time(), "sms", (COLUMBIA, "School 3"))
+    asyncio.run(_died_before_the_notice(stack.env["REDIS_URL"], answer))
+    deadline = time.monotonic() + NOTICE_RETRY + 20
+    while sum(_notices(stack, t0, "c03-pr").values()) < 2 and time.monotonic() < deadline:
+        time.sleep(0.2)
+    # The scheduler's sweep took the lapsed claim over and paged the superintendent and the sender...
+    assert _notices(stack, t0, "c03-pr") == Counter({"sup-c": 1, "dir-off": 1})
+    # ...once: later sweeps and the same answer given again (now by SMS) page nobody again.
+    assert "Help is being notified" in _sms(stack, "c03-pr", "2")
+    time.sleep(3 * NOTICE_RETRY)
+    assert _notices(stack, t0, "c03-pr") == Counter({"sup-c": 1, "dir-off": 1})
+    urgent = [json.loads(e["detail"]) | e for e in stack.audit_entries() if e.get("action") == "poll_urgent"]
+    assert [e["outcome"] for e in urgent if e["official_id"] == "c03-pr"] == ["accepted"]
+    stack.all_clear(director, alert_id)
 
 
 @pytest.mark.parametrize(

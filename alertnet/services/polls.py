@@ -35,6 +35,8 @@ from alertnet.store.registry import OfficialStore, SenderStore
 
 log = structlog.get_logger("alertnet.polls")
 NOTIFIER = Sender(name="alertnet-polls", role=SenderRole.DIRECTOR, created="")
+# An urgent answer's notice still not sent this long after the answer is given up (audited).
+NOTICE_GIVE_UP_SECONDS = 3600.0
 SendNotice = Callable[[Sender, dict[str, Any]], Awaitable[object]]
 
 
@@ -62,6 +64,7 @@ class PollService:
         audit: AuditLog,
         send_notice: SendNotice,
         console_url: str,
+        notice_retry: float = 60.0,
     ) -> None:
         self.acks = acks
         self.alerts = alerts
@@ -71,6 +74,8 @@ class PollService:
         self.audit = audit
         self.send_notice = send_notice  # AlertService.submit_alert: the notice is a small alert
         self.console_url = console_url
+        # A notice not confirmed sent this long after its answer is sent by the scheduler's sweep.
+        self.notice_retry = notice_retry
 
     async def answer(
         self,
@@ -112,9 +117,11 @@ class PollService:
 
     async def _notify_urgent(self, alert: dict[str, Any], answer: PollAnswer, official: Official) -> None:
         """Audit the urgent answer and page the alert's sender and the district's superintendent(s), once
-        per (alert, official, answer): a replayed or repeated answer pages nobody again."""
+        per (alert, official, answer): a replayed or repeated answer pages nobody again. The notice was
+        owed from the moment the answer was kept (`PollStore.record`): if this process dies before the
+        notice is accepted, or sending it fails, the scheduler's sweep sends it (`send_due_notices`)."""
         alert_id, number = answer.alert_id, answer.number
-        if not await self.polls.claim_notice(alert_id, official.id, number):
+        if not await self.polls.claim_notice(alert_id, official.id, number, lease=self.notice_retry):
             return
         sender = await self.senders.get(str(alert.get("sender", "")))
         registry = (await self.officials.snapshot()).by_id
@@ -137,22 +144,48 @@ class PollService:
             "notified": whom,
         }
         if not whom:
+            await self.polls.notice_sent(alert_id, official.id, number)
             await self.audit.record(actor=official.id, action="poll_urgent", outcome="nobody", **detail)
             return
         request = urgent_notice_request(alert, answer, official, whom, self.console_url)
         try:
             accepted = await self.send_notice(NOTIFIER, request)
-        except Exception as error:  # the answer stands; the next such answer tries the notice again
+        except Exception as error:  # the answer stands; the notice is still due (the sweep tries again)
             await self.polls.release_notice(alert_id, official.id, number)
             log.exception("poll_urgent_notice_failed", alert_id=alert_id, official_id=official.id)
             await self.audit.record(
                 actor=official.id, action="poll_urgent", outcome="failed", reason=str(error)[:200], **detail
             )
             return
+        await self.polls.notice_sent(alert_id, official.id, number)
         notice = getattr(getattr(accepted, "alert", None), "id", "")
         await self.audit.record(
             actor=official.id, action="poll_urgent", outcome="accepted", notice_alert=notice, **detail
         )
+
+    async def send_due_notices(self, now: float | None = None) -> int:
+        """Send the urgent answers' notices still owed `notice_retry` seconds after the answer (the
+        process that took the answer died first, or sending failed); run by the scheduler. Returns how
+        many were looked at."""
+        now = time.time() if now is None else now
+        due = await self.polls.notices_due(now - self.notice_retry)
+        for alert_id, official_id, number, answered_at in due:
+            record = await self.alerts.get_record(alert_id)
+            official = (await self.officials.snapshot()).by_id.get(official_id)
+            given = [a for a in await self.polls.history(alert_id) if a.official_id == official_id]
+            answer = next((a for a in given if a.number == number and a.urgent), None)
+            if record is None or official is None or answer is None:
+                await self.polls.drop_notice(alert_id, official_id, number)  # nothing left to say
+            elif now - answered_at > NOTICE_GIVE_UP_SECONDS:
+                await self.polls.drop_notice(alert_id, official_id, number)
+                log.warning("poll_urgent_notice_given_up", alert_id=alert_id, official_id=official_id)
+                await self.audit.record(
+                    actor=official_id, action="poll_urgent", outcome="given_up", alert_id=alert_id,
+                    official_id=official_id, answer=number,
+                )  # fmt: skip
+            else:
+                await self._notify_urgent(record["alert"], answer, official)
+        return len(due)
 
     async def sms_reply(self, from_number: str, body: str, *, handled: str | None = None) -> str:
         """An inbound SMS: a bare digit answers the newest open poll that reached the sender's number

@@ -113,7 +113,8 @@ POLL_LATEST = PREFIX + "poll-latest:"  # + alert id -> hash official id -> their
 POLL_HISTORY = PREFIX + "poll-history:"  # + alert id -> list of every answer (JSON), oldest first
 POLL_SCHOOLS = PREFIX + "poll-schools:"  # + alert id -> hash school (casefolded JSON) -> its latest answer
 POLL_OPEN = PREFIX + "polls:open"  # zset: alert id -> sent time, of open alerts that ask a question
-POLL_NOTIFIED = PREFIX + "poll-notified:"  # + alert id + ":" + official + ":" + answer: notice sent
+POLL_NOTIFIED = PREFIX + "poll-notified:"  # + alert id + ":" + official + ":" + answer: notice sending/sent
+POLL_NOTICES_DUE = PREFIX + "poll-notices-due"  # zset: [alert, official, answer] (JSON) -> answered at
 
 # CAP 1.2 (alertnet.services.cap)
 CAP_TAKEN = PREFIX + "cap-taken:"  # + origin key of a CAP message taken in -> alert id ("pending" while sent)

@@ -30,13 +30,17 @@ class PollStore:
 
     async def record(self, answer: PollAnswer) -> None:
         """Keep an answer: it becomes the official's latest and their school's latest, and joins the
-        history (one transaction)."""
+        history; an urgent one's notice becomes due (one transaction: an answer kept is a notice owed,
+        whatever happens to the process that took it)."""
         raw = answer.to_json()
         async with self.redis.pipeline(transaction=True) as pipe:
             pipe.hset(k.POLL_LATEST + answer.alert_id, answer.official_id, raw)
             pipe.rpush(k.POLL_HISTORY + answer.alert_id, raw)
             if answer.school is not None:
                 pipe.hset(k.POLL_SCHOOLS + answer.alert_id, _school_field(answer.school), raw)
+            if answer.urgent:
+                due = _notice(answer.alert_id, answer.official_id, answer.number)
+                pipe.zadd(k.POLL_NOTICES_DUE, {due: answer.at}, nx=True)
             await pipe.execute()
         await durable(self.redis)
 
@@ -93,11 +97,47 @@ class PollStore:
                 return alert_id, official_id, dict(record)
         return None
 
-    async def claim_notice(self, alert_id: str, official_id: str, number: int) -> bool:
-        """True the first time an urgent answer (alert, official, answer) is to be notified."""
+    async def claim_notice(self, alert_id: str, official_id: str, number: int, *, lease: float) -> bool:
+        """True when this caller is to send the urgent answer's notice now: it was not sent, and nobody
+        is sending it (a claim lapses after `lease` seconds, so one whose sender died is taken over).
+        A notice found sent is no longer due."""
         key = f"{k.POLL_NOTIFIED}{alert_id}:{official_id}:{number}"
-        return bool(await self.redis.set(key, "1", nx=True, ex=NOTIFIED_KEPT_SECONDS))
+        if await self.redis.set(key, "sending", nx=True, px=max(1, int(lease * 1000))):
+            return True
+        if await self.redis.get(key) == b"sent":
+            await self.redis.zrem(k.POLL_NOTICES_DUE, _notice(alert_id, official_id, number))
+        return False
+
+    async def notice_sent(self, alert_id: str, official_id: str, number: int) -> None:
+        """The notice was accepted for sending (or had nobody to go to): never again, no longer due."""
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.set(f"{k.POLL_NOTIFIED}{alert_id}:{official_id}:{number}", "sent", ex=NOTIFIED_KEPT_SECONDS)
+            pipe.zrem(k.POLL_NOTICES_DUE, _notice(alert_id, official_id, number))
+            await pipe.execute()
+        await durable(self.redis)
 
     async def release_notice(self, alert_id: str, official_id: str, number: int) -> None:
-        """A notice that could not be sent may be tried again by the next such answer."""
+        """A notice that could not be sent: still due, for the next sweep (or the next such answer)."""
         await self.redis.delete(f"{k.POLL_NOTIFIED}{alert_id}:{official_id}:{number}")
+
+    async def notices_due(
+        self, answered_before: float, limit: int = 100
+    ) -> list[tuple[str, str, int, float]]:
+        """Urgent answers given before then whose notice is not known sent: (alert, official, answer,
+        answered at), oldest first."""
+        found = await self.redis.zrangebyscore(
+            k.POLL_NOTICES_DUE, 0, answered_before, start=0, num=limit, withscores=True
+        )
+        out = []
+        for member, at in found:
+            alert_id, official_id, number = json.loads(member)
+            out.append((str(alert_id), str(official_id), int(number), float(at)))
+        return out
+
+    async def drop_notice(self, alert_id: str, official_id: str, number: int) -> None:
+        """No longer due: nothing to send it about, or given up."""
+        await self.redis.zrem(k.POLL_NOTICES_DUE, _notice(alert_id, official_id, number))
+
+
+def _notice(alert_id: str, official_id: str, number: int) -> str:
+    return json.dumps([alert_id, official_id, number], separators=(",", ":"))
