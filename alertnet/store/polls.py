@@ -101,7 +101,7 @@ class PollStore:
         """True when this caller is to send the urgent answer's notice now: it was not sent, and nobody
         is sending it (a claim lapses after `lease` seconds, so one whose sender died is taken over).
         A notice found sent is no longer due."""
-        key = f"{k.POLL_NOTIFIED}{alert_id}:{official_id}:{number}"
+        key = _notified(alert_id, official_id, number)
         if await self.redis.set(key, "sending", nx=True, px=max(1, int(lease * 1000))):
             return True
         if await self.redis.get(key) == b"sent":
@@ -111,14 +111,14 @@ class PollStore:
     async def notice_sent(self, alert_id: str, official_id: str, number: int) -> None:
         """The notice was accepted for sending (or had nobody to go to): never again, no longer due."""
         async with self.redis.pipeline(transaction=True) as pipe:
-            pipe.set(f"{k.POLL_NOTIFIED}{alert_id}:{official_id}:{number}", "sent", ex=NOTIFIED_KEPT_SECONDS)
+            pipe.set(_notified(alert_id, official_id, number), "sent", ex=NOTIFIED_KEPT_SECONDS)
             pipe.zrem(k.POLL_NOTICES_DUE, _notice(alert_id, official_id, number))
             await pipe.execute()
         await durable(self.redis)
 
     async def release_notice(self, alert_id: str, official_id: str, number: int) -> None:
         """A notice that could not be sent: still due, for the next sweep (or the next such answer)."""
-        await self.redis.delete(f"{k.POLL_NOTIFIED}{alert_id}:{official_id}:{number}")
+        await self.redis.delete(_notified(alert_id, official_id, number))
 
     async def notices_due(
         self, answered_before: float, limit: int = 100
@@ -137,6 +137,11 @@ class PollStore:
     async def drop_notice(self, alert_id: str, official_id: str, number: int) -> None:
         """No longer due: nothing to send it about, or given up."""
         await self.redis.zrem(k.POLL_NOTICES_DUE, _notice(alert_id, official_id, number))
+
+
+def _notified(alert_id: str, official_id: str, number: int) -> str:
+    """The key saying an urgent answer's notice is being sent ("sending", lapses) or was sent ("sent")."""
+    return f"{k.POLL_NOTIFIED}{alert_id}:{official_id}:{number}"
 
 
 def _notice(alert_id: str, official_id: str, number: int) -> str:
