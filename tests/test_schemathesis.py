@@ -152,6 +152,20 @@ def _use_real(case: schemathesis.Case, real: dict[str, list[str]]) -> None:
             case.path_parameters[name] = choices[pick % len(choices)]
 
 
+# Negative cases add headers of random names, and a name can come out as one that frames the message on
+# the wire: a value for one of them (an empty Transfer-Encoding, once) tests aiohttp's HTTP parser, which
+# refuses it with a plain-text 400 before any handler runs, not an operation; those are left to the client.
+FRAMING = frozenset(
+    {"transfer-encoding", "content-length", "content-encoding", "connection", "host", "te", "upgrade"}
+    | {"expect"}
+)
+
+
+def _without_framing(case: schemathesis.Case) -> None:
+    for name in [name for name in case.headers or {} if name.lower() in FRAMING]:
+        del case.headers[name]
+
+
 def _twilio_signature(case: schemathesis.Case, api: str) -> dict[str, str]:
     """Half the Twilio webhook cases carry a valid X-Twilio-Signature (the simulator's account token), so
     the handlers behind the signature check get arbitrary form data too; the other half stay unsigned."""
@@ -197,6 +211,7 @@ def test_every_operation_conforms_to_the_document(
     case: schemathesis.Case, st_stack: Stack, director: str, real: dict[str, list[str]]
 ) -> None:
     _use_real(case, real)
+    _without_framing(case)
     case.call_and_validate(
         base_url=st_stack.api,
         headers={"Authorization": f"Bearer {director}", **_twilio_signature(case, st_stack.api)},
