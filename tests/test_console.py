@@ -5,11 +5,13 @@ reach, and an alert composed from a template, reviewed and sent, checked at the 
 from __future__ import annotations
 
 import re
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import redis
 import requests
 
 from alertnet.domain.contacts import Official
@@ -287,3 +289,51 @@ def test_the_live_view_shows_escalation_steps_due_and_replies_from_those_reached
             if "\n\n" in first:
                 break
     assert "Escalation" in first and said in first
+
+
+def test_many_views_of_one_alert_cost_the_store_what_one_does(
+    hub: Stack, officials: list[Official], redis_server: RedisProcess
+) -> None:
+    """Eight tabs on one alert's live view: every tab gets the figures, and the API reads them from Redis
+    about once a second in all (views that ask while a read is under way wait for it), counted by Redis
+    itself (MONITOR) as the acknowledgement counts each read takes. Without the shared read, each tab
+    read them every second."""
+    add_user(hub, "dir-many", "director")
+    browser, home = sign_in(hub, "dir-many")
+    csrf = csrf_of(home.text)
+    sent = browser.post(
+        compose(hub, browser, csrf, "Exercise", officials[4].district) + "/send", data={"csrf": csrf}
+    )
+    assert sent.status_code == 200
+    alert_id = sent.url.rstrip("/").split("/")[-1]
+    received = [0] * 8
+    stop = threading.Event()
+
+    def follow(n: int) -> None:
+        with browser.get(sent.url + "/events", stream=True, timeout=30) as stream:
+            for chunk in stream.iter_content(chunk_size=None):
+                received[n] += chunk.count(b"event: progress")
+                if stop.is_set():
+                    return
+
+    tabs = [threading.Thread(target=follow, args=(n,), daemon=True) for n in range(8)]
+    for tab in tabs:
+        tab.start()
+    opened = time.monotonic() + 30
+    while min(received) < 1 and time.monotonic() < opened:  # every tab open and shown the figures
+        time.sleep(0.1)
+    reads, seconds = 0, 5.0
+    client = redis.Redis(port=redis_server.port, db=DB)
+    with client.monitor() as monitor:
+        deadline = time.monotonic() + seconds
+        for command in monitor.listen():
+            if f"HLEN an:acks:{alert_id}" in str(command["command"]):
+                reads += 1
+            if time.monotonic() > deadline:
+                break
+    stop.set()
+    for tab in tabs:
+        tab.join(timeout=30)
+    assert min(received) >= 4, received  # each tab had its updates (the escalation countdown moves)
+    # One read a second in each API process for all the tabs it serves (eight tabs: up to 40 in all).
+    assert 1 <= reads <= hub.settings.api.processes * (seconds + 1), reads

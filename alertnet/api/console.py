@@ -31,6 +31,9 @@ routes = web.RouteTableDef()
 STATIC = Path(__file__).resolve().parent.parent / "static"
 PRIVATE = {"Cache-Control": "no-store", "X-Frame-Options": "DENY", "Referrer-Policy": "no-referrer"}
 LIVE_SECONDS = 6 * 3600
+# The last live-view fragment per (alert, since), with the figures it shows: see `_progress`.
+_FRAGMENTS: dict[tuple[str, float], tuple[dict[str, Any], str]] = {}
+_FRAGMENTS_KEPT = 64
 DIGEST_LANE = ("/console/digest", "The weekly update: items, preview, test, approve", "lane-digest")
 BULLETIN_LANE = ("/console/bulletins/new", "Publish a cyber bulletin", "lane-bulletins")
 LANES = {
@@ -284,17 +287,31 @@ async def watch_events(request: web.Request) -> web.StreamResponse:
         since = await console.live_since(sender, alert_id)
     except (NotPermitted, NotFound) as error:
         return refused_page(sender, csrf, error)
+    shown: dict[str, Any] | None = None
     last = ""
     async with sse_response(request, headers=PRIVATE) as stream:
         deadline = time.monotonic() + LIVE_SECONDS
         with contextlib.suppress(ConnectionResetError):  # the browser left between two sends
             while stream.is_connected() and time.monotonic() < deadline:
-                html = console_page("progress", view=await console.live(alert_id, since))
-                if html != last:
-                    await stream.send(html, event="progress")
-                    last = html
+                view = await console.live(alert_id, since)
+                if view is not shown:  # the same figures as last second: nothing to render or compare
+                    shown, html = view, _progress((alert_id, since), view)
+                    if html != last:
+                        await stream.send(html, event="progress")
+                        last = html
                 await asyncio.sleep(1.0)
     return stream
+
+
+def _progress(key: tuple[str, float], view: dict[str, Any]) -> str:
+    """The live view's fragment for these figures, rendered once however many views show them (every
+    view of an alert in this process is handed the same figures object until the next read)."""
+    kept = _FRAGMENTS.get(key)
+    if kept is None or kept[0] is not view:
+        if len(_FRAGMENTS) >= _FRAGMENTS_KEPT and key not in _FRAGMENTS:
+            _FRAGMENTS.pop(next(iter(_FRAGMENTS)))
+        kept = _FRAGMENTS[key] = (view, console_page("progress", view=view))
+    return kept[1]
 
 
 async def _correct(request: web.Request, kind: str) -> web.Response:

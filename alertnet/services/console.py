@@ -4,6 +4,7 @@ Actual alert; a draft is sent at most once). Sending goes through `AlertService`
 
 from __future__ import annotations
 
+import asyncio
 import time
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -78,7 +79,7 @@ class ConsoleService:
         self.acks = acks
         self.audit = audit
         self.links = links
-        self._live: dict[tuple[str, float], tuple[float, dict[str, Any]]] = {}
+        self._live: dict[tuple[str, float], tuple[float, asyncio.Future[dict[str, Any]]]] = {}
 
     async def _require_alerts(self, sender: Sender, action: str) -> None:
         if not may_send(sender.role, SendKind.ALERT):
@@ -291,16 +292,25 @@ class ConsoleService:
         """The figures a live view refreshes every second, whatever the alert's size: a few O(1) reads,
         the escalation steps (done and due), and the newest inbound replies from those it reached. Read
         at most once per `LIVE_FRESH_SECONDS` per alert in this process, however many views are open
-        (twenty directors watching a statewide alert cost what one does)."""
+        (twenty directors watching a statewide alert cost what one does): views that ask while a read is
+        under way wait for that read, and all get the same figures (the same object, so a view can tell
+        it has them already). A read that fails is not kept."""
+        key = (alert_id, sent_at)
         now = time.monotonic()
-        cached = self._live.get((alert_id, sent_at))
-        if cached is not None and now - cached[0] < LIVE_FRESH_SECONDS:
-            return cached[1]
-        figures = await self._read_live(alert_id, sent_at)
-        if len(self._live) >= LIVE_CACHED_ALERTS:
-            self._live.pop(next(iter(self._live)))
-        self._live[(alert_id, sent_at)] = (now, figures)
-        return figures
+        cached = self._live.get(key)
+        if cached is None or now - cached[0] >= LIVE_FRESH_SECONDS:
+            if len(self._live) >= LIVE_CACHED_ALERTS and key not in self._live:
+                self._live.pop(next(iter(self._live)))
+            read = asyncio.ensure_future(self._read_live(alert_id, sent_at))
+            read.add_done_callback(lambda done: self._forget_failed(key, done))
+            cached = self._live[key] = (now, read)
+        # A view that leaves mid-read cancels its wait, not the read the other views wait for.
+        return await asyncio.shield(cached[1])
+
+    def _forget_failed(self, key: tuple[str, float], read: asyncio.Future[dict[str, Any]]) -> None:
+        failed = read.cancelled() or read.exception() is not None
+        if failed and self._live.get(key, (0.0, None))[1] is read:
+            del self._live[key]
 
     async def _read_live(self, alert_id: str, sent_at: float) -> dict[str, Any]:
         progress = await self.alerts.alerts.progress(alert_id)
