@@ -33,6 +33,7 @@ from alertnet.settings import REPO_ROOT, SIM_ACCOUNT_SID, SIM_AUTH_TOKEN
 from alertnet.sim.twilio_common import inbound_sms_params
 from alertnet.store.polls import PollStore
 from alertnet.store.server import RedisProcess
+from alertnet.store.webhooks import HANDLING, TAKEOVER_SECONDS, HandledRequests
 from tests.conftest import Stack, bearer, start_stack, stop_stack, wait_until
 from tests.test_escalation_e2e import slot_of
 
@@ -353,6 +354,32 @@ def test_an_urgent_answer_whose_process_died_before_its_notice_is_notified_once(
     assert _notices(stack, t0, "c03-pr") == Counter({"sup-c": 1, "dir-off": 1})
     urgent = [json.loads(e["detail"]) | e for e in stack.audit_entries() if e.get("action") == "poll_urgent"]
     assert [e["outcome"] for e in urgent if e["official_id"] == "c03-pr"] == ["accepted"]
+    stack.all_clear(director, alert_id)
+
+
+async def _died_before_the_ack(url: str, answer: PollAnswer, sid: str) -> None:
+    """What dying between keeping an SMS's answer and its ack leaves: the answer, the request held."""
+    conn = AsyncRedis.from_url(url)
+    try:
+        marker = HandledRequests.key("twilio-sms", sid)
+        assert await PollStore(conn).record(answer, handled=marker)
+        await conn.set(marker, f"{HANDLING}{time.time() - 2 * TAKEOVER_SECONDS:.6f}")
+    finally:
+        await conn.aclose()
+
+
+def test_an_sms_retried_after_a_crash_keeps_its_answer_once(polls_stack: Stack, director: str) -> None:
+    stack, t0, sid = polls_stack, time.time(), f"SM{time.time_ns():032x}"
+    alert_id = stack.send(director, {**CHECK, "audience": {"officials": ["c04-sa"]}})
+    _wait_for(stack, "sms", alert_id, t0, 1)
+    answer = PollAnswer(alert_id, "c04-sa", 3, "Evacuated", False, time.time(), "sms", (COLUMBIA, "School 4"))
+    asyncio.run(_died_before_the_ack(stack.env["REDIS_URL"], answer, sid))
+    assert _sms(stack, "c04-sa", "3", sid=sid).startswith("Answer recorded: 3=Evacuated")  # Twilio's retry
+    assert _sms(stack, "c04-sa", "3", sid=sid) == ""  # and a replay of it: handled
+    answers = _get(stack, director, f"/v1/alerts/{alert_id}/answers")
+    assert [(a["official_id"], a["answer"]) for a in answers["history"]] == [("c04-sa", 3)]  # kept once
+    acked = _get(stack, director, f"/v1/alerts/{alert_id}/acks")["acknowledged"]
+    assert [a["official_id"] for a in acked] == ["c04-sa"]  # and the ack the crash lost is recorded
     stack.all_clear(director, alert_id)
 
 

@@ -106,7 +106,7 @@ class PollService:
             channel=channel.value,
             school=school or school_of(official),
         )
-        await self.polls.record(answer)
+        await self.polls.record(answer, handled=handled)  # kept already by a retried request: not again
         acked = await self.acks.record_reached(alert_id, record, official_id, channel, handled=handled)
         log.info(
             "poll_answered", alert_id=alert_id, official_id=official_id, answer=number, urgent=option.urgent

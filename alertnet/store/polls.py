@@ -14,10 +14,12 @@ from alertnet.domain.polls import PollAnswer
 from alertnet.domain.schools import SchoolKey, encode_school, same_school
 from alertnet.store import keys as k
 from alertnet.store.durable import durable
+from alertnet.store.webhooks import KEPT_SECONDS as HANDLED_KEPT_SECONDS
 
 OPEN_POLL_MAX_AGE_SECONDS = 7 * 86400  # as for a bare "1": a week-old question is not what "2" answers
 OPEN_POLL_LOOKUP = 50  # the newest open alerts looked at for one reply
 NOTIFIED_KEPT_SECONDS = 30 * 86400
+ANSWER_TAKEN = ":answer"  # + after a provider request's marker: the answer it carried is kept
 
 
 def _school_field(key: SchoolKey) -> str:
@@ -28,12 +30,19 @@ class PollStore:
     def __init__(self, redis: Redis) -> None:
         self.redis = redis
 
-    async def record(self, answer: PollAnswer) -> None:
+    async def record(self, answer: PollAnswer, *, handled: str | None = None) -> bool:
         """Keep an answer: it becomes the official's latest and their school's latest, and joins the
         history; an urgent one's notice becomes due (one transaction: an answer kept is a notice owed,
-        whatever happens to the process that took it)."""
+        whatever happens to the process that took it). `handled`: the marker of the provider request that
+        carried it (held by its handler, so no other handles it meanwhile): a retry of a request whose
+        answer was kept (its handler died before the ack) keeps nothing again and returns False."""
+        taken = None if handled is None else handled + ANSWER_TAKEN
+        if taken is not None and await self.redis.exists(taken):
+            return False
         raw = answer.to_json()
         async with self.redis.pipeline(transaction=True) as pipe:
+            if taken is not None:
+                pipe.set(taken, "1", ex=HANDLED_KEPT_SECONDS)
             pipe.hset(k.POLL_LATEST + answer.alert_id, answer.official_id, raw)
             pipe.rpush(k.POLL_HISTORY + answer.alert_id, raw)
             if answer.school is not None:
@@ -43,6 +52,7 @@ class PollStore:
                 pipe.zadd(k.POLL_NOTICES_DUE, {due: answer.at}, nx=True)
             await pipe.execute()
         await durable(self.redis)
+        return True
 
     async def latest(self, alert_id: str) -> dict[str, PollAnswer]:
         """Official id -> their latest answer."""
