@@ -39,6 +39,7 @@ from alertnet.services.drills import DrillService
 from alertnet.services.fanout import FanOut
 from alertnet.services.health import HealthService
 from alertnet.services.metrics import MetricsService
+from alertnet.services.once import IdempotentAlerts
 from alertnet.services.polls import PollService
 from alertnet.services.registry import RegistryService
 from alertnet.services.registry_uploads import RegistryUploadService
@@ -61,6 +62,7 @@ from alertnet.store.console import DraftStore
 from alertnet.store.digest import DigestStore, SubscriptionStore
 from alertnet.store.drills import DrillStore
 from alertnet.store.files import load_or_create_secret, load_or_create_signer, read_public_key
+from alertnet.store.idempotency import IdempotencyStore
 from alertnet.store.messages import MessageStore
 from alertnet.store.metrics import MetricsStore
 from alertnet.store.polls import PollStore
@@ -77,6 +79,7 @@ class Services:
 
     settings: Settings
     alerts: AlertService
+    alerts_once: IdempotentAlerts
     acks: AckService
     senders: SenderService
     registry: RegistryService
@@ -254,6 +257,7 @@ def build_services(settings: Settings) -> Services:
         digest=digest,
         bulletins=bulletins,
         subscriptions=SubscriptionService(subscriptions, audit, link_secret),
+        alerts_once=IdempotentAlerts(alert_service, IdempotencyStore(conn), audit),
         cap=CapService(
             settings.cap,
             signer=CapSigner(cap_identity(settings)),

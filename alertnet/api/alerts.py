@@ -15,6 +15,8 @@ from alertnet.domain.deliveries import AlertProgress
 from alertnet.domain.errors import FieldError
 from alertnet.services.alerts import AcceptedAlert
 from alertnet.services.errors import Conflict, Forbidden, NotFound
+from alertnet.services.once import HEADER as IDEMPOTENCY_KEY
+from alertnet.services.once import SentBefore
 
 routes = web.RouteTableDef()
 MAX_LIST = 200
@@ -26,18 +28,29 @@ async def post_alert(request: web.Request) -> web.Response:
     if cap.is_cap(request):  # a CAP 1.2 document (alertnet.api.cap)
         return await cap.post_cap_alert(request, sender, accepted_json)
     payload = await read_json(request)
-    service = request.app[SERVICES].alerts
+    services = request.app[SERVICES]
+    key = request.headers.get(IDEMPOTENCY_KEY)
+    accepted: AcceptedAlert | HeldAlert | SentBefore
     try:
-        accepted = await service.submit_alert(sender, payload)
+        if key is None:
+            accepted = await services.alerts.submit_alert(sender, payload)
+        else:  # a retry of the same request sends nothing again (alertnet.services.once)
+            accepted = await services.alerts_once.submit(sender, payload, key)
     except Forbidden as error:
         return error_response(403, "forbidden", str(error), allowed=error.allowed)
     except AlertValidationError as error:
         return field_errors(error.errors)
     except Conflict as error:
         return error_response(409, "conflict", str(error))
+    if isinstance(accepted, SentBefore):
+        links = {
+            "self": f"/v1/alerts/{accepted.alert_id}",
+            "page": services.alerts.links.alert_page(accepted.alert_id),
+        }
+        return web.json_response({"id": accepted.alert_id, "duplicate": True, "links": links})
     if isinstance(accepted, HeldAlert):
         return web.json_response(accepted.view(), status=202)
-    return accepted_json(service, accepted)
+    return accepted_json(services.alerts, accepted)
 
 
 def accepted_json(service: Any, accepted: AcceptedAlert) -> web.Response:

@@ -8,7 +8,7 @@ from aiohttp import web
 
 from alertnet import __version__
 from alertnet.api.openapi_bulletins import bulletin_paths
-from alertnet.api.openapi_cap import with_cap
+from alertnet.api.openapi_cap import IDEMPOTENCY_KEY, with_cap
 from alertnet.api.openapi_common import complete
 from alertnet.api.openapi_console import console_paths
 from alertnet.api.openapi_console_editors import console_editor_paths
@@ -80,6 +80,7 @@ def document() -> dict[str, Any]:
                 "post": {
                     "summary": "Send a signed alert (director role)",
                     "security": bearer,
+                    "parameters": [IDEMPOTENCY_KEY],
                     "requestBody": {
                         "required": True,
                         "content": {

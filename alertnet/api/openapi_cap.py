@@ -15,11 +15,19 @@ CAP_BODY = {
     "severity, certainty, headline, description, instruction and expires; <area><geocode>s (FIPS6, SAME) "
     "map to registry counties ([cap.geocodes]); scope Public makes the alert public; no DOCTYPE",
 }
+IDEMPOTENCY_KEY = {
+    "name": "Idempotency-Key",
+    "in": "header",
+    "required": False,
+    "description": "JSON requests: the same key from the same sender within 24 hours sends one alert; a "
+    "retry of the request gets 200 with the alert it was sent as, the key with another request a 422",
+    "schema": {"type": "string", "minLength": 1, "maxLength": 255, "pattern": "^[ -~]+$"},
+}
 TAKEN_BEFORE = {
     "type": "object",
-    "required": ["id", "duplicate", "cap"],
+    "required": ["id", "duplicate"],
     "properties": {
-        "id": {"type": "string", "description": "the alert the message was sent as the first time"},
+        "id": {"type": "string", "description": "the alert the request was sent as the first time"},
         "duplicate": {"const": True},
         "cap": {
             "type": "object",
@@ -40,13 +48,14 @@ def with_cap(paths: dict[str, Any]) -> dict[str, Any]:
     post["requestBody"]["content"]["application/cap+xml"] = {"schema": CAP_BODY}
     post["responses"].update(
         {
-            "200": json_body(TAKEN_BEFORE, "CAP: this message (sender, identifier, sent) was taken in "
-                             "before; nothing was sent again"),
+            "200": json_body(TAKEN_BEFORE, "sent before, nothing sent again: the same Idempotency-Key "
+                             "(JSON), or this CAP message (sender, identifier, sent) taken in before"),
             "400": error_body("the body is not JSON; for CAP, not well-formed XML, or it declares a DOCTYPE"),
-            "409": error_body("a Cancel of an alert already closed, or the same CAP message being sent now; "
-                              "nothing sent"),
+            "409": error_body("a Cancel of an alert already closed, or the same CAP message or "
+                              "Idempotency-Key being sent now; nothing sent"),
             "422": error_body("every invalid field, named (for CAP: the schema's message, or the geocode "
-                              "mapped to no county); nothing stored or sent"),
+                              "mapped to no county; an Idempotency-Key used for another request); nothing "
+                              "stored or sent"),
         }
     )  # fmt: skip
     paths["/v1/alerts/{alert_id}/cap"] = {

@@ -53,6 +53,7 @@ from alertnet.store.approvals import ApprovalStore
 from alertnet.store.audit import AuditLog
 from alertnet.store.cap import stage_cap
 from alertnet.store.durable import durable
+from alertnet.store.idempotency import stage_idempotent
 from alertnet.store.registry import OfficialStore
 
 log = structlog.get_logger("alertnet.service")
@@ -94,7 +95,12 @@ class AlertService:
         self.approvals = approvals
 
     async def submit_alert(
-        self, sender: Sender, payload: object, *, cap: CapOrigin | None = None
+        self,
+        sender: Sender,
+        payload: object,
+        *,
+        cap: CapOrigin | None = None,
+        once: tuple[str, str] | None = None,
     ) -> AcceptedAlert | HeldAlert:
         """Validate, authorize, sign, store and fan out an alert.
 
@@ -102,7 +108,8 @@ class AlertService:
         second director approves it. Raises Forbidden (the sender's role may not send alerts),
         AlertValidationError (every bad field) or Conflict (a Cancel of an alert already closed). Either
         way nothing is stored but the audit entry. ``cap``: the CAP message the request was taken from
-        (kept with the alert; `alertnet.services.cap`).
+        (kept with the alert; `alertnet.services.cap`). ``once``: the claimed Idempotency-Key (stored key,
+        request digest) marked used in the alert's own transaction (`alertnet.services.once`).
         """
         now = datetime.now(UTC)
         draft, recipients = await self._admit(sender, payload, now)
@@ -110,7 +117,7 @@ class AlertService:
             draft = replace(draft, cap=cap)
         alert = new_alert(draft, sender=sender.name, now=now)
         if alert.msg_type is MsgType.CANCEL:
-            return await self._send_closing(sender, alert, recipients, "cancelled by")
+            return await self._send_closing(sender, alert, recipients, "cancelled by", once=once)
         officials = len({i for ids in recipients.values() for i in ids})
         if needs_approval(alert, officials, self.settings.approval.threshold):
             held = HeldAlert(alert, officials, now.timestamp())
@@ -120,7 +127,7 @@ class AlertService:
                 status=alert.status.value, event=alert.event, officials=officials,
             )  # fmt: skip
             return held
-        return await self._send(sender, alert, recipients)
+        return await self._send(sender, alert, recipients, once=once)
 
     async def send_held(self, held: HeldAlert, decided_by: str) -> AcceptedAlert:
         """Send an alert that waited for approval, to whoever its audience holds now, signed now."""
@@ -183,6 +190,7 @@ class AlertService:
         recipients: dict[Channel, list[str]],
         reason: str,
         kind: MessageKind | None = None,
+        once: tuple[str, str] | None = None,
     ) -> AcceptedAlert:
         """Send a message that closes the alerts it references (a Cancel, an all-clear), once: each is
         claimed closed first, so a second closing of the same alert is a Conflict and sends nothing."""
@@ -198,7 +206,7 @@ class AlertService:
                 raise Conflict(f"references: alert '{ref}' is already closed ({why})")
             claimed.append(ref)
         try:
-            accepted = await self._send(sender, alert, recipients, kind)
+            accepted = await self._send(sender, alert, recipients, kind, once=once)
         except BaseException:
             for done in claimed:
                 await self.alerts.release_close(done)
@@ -214,6 +222,7 @@ class AlertService:
         recipients: dict[Channel, list[str]],
         kind: MessageKind | None = None,
         approved_by: str = "",
+        once: tuple[str, str] | None = None,
     ) -> AcceptedAlert:
         """Sign the alert, render it, and fan it out with its record and escalation timers."""
         signature = self.signer.sign(canonical_bytes(alert))
@@ -256,7 +265,10 @@ class AlertService:
             if alert.cap
             else "",
         )
-        await self.fanout.send(message, recipients, also=[stage, cap])
+        also = [stage, cap]
+        if once is not None:
+            also.append(functools.partial(stage_idempotent, key=once[0], alert_id=alert.id, digest=once[1]))
+        await self.fanout.send(message, recipients, also=also)
         await self.audit.record(
             actor=sender.name,
             action="send_alert",

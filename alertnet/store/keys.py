@@ -117,6 +117,7 @@ POLL_NOTIFIED = PREFIX + "poll-notified:"  # + alert id + ":" + official + ":" +
 POLL_NOTICES_DUE = PREFIX + "poll-notices-due"  # zset: [alert, official, answer] (JSON) -> answered at
 
 # CAP 1.2 (alertnet.services.cap)
+IDEMPOTENCY = PREFIX + "idempotency:"  # + sha256(sender, Idempotency-Key) -> "<alert id> <body sha256>"
 CAP_TAKEN = PREFIX + "cap-taken:"  # + origin key of a CAP message taken in -> alert id ("pending" while sent)
 ALERTS_PUBLIC = PREFIX + "alerts:public"  # zset of public alert ids by sent time (the Atom feed)
 
