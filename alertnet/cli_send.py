@@ -9,10 +9,12 @@ import sys
 import time
 import urllib.error
 import urllib.request
+import uuid
 from typing import Any
 
 from alertnet.settings import Settings
 
+POST_RETRY_PAUSES = (1.0, 2.0, 4.0)  # then a last try
 AUDIENCE_FLAGS = {
     "region": "regions",
     "county": "counties",
@@ -47,9 +49,11 @@ def add_send_parser(sub: Any) -> None:
     p.set_defaults(func=cmd_send)
 
 
-def _http(method: str, url: str, token: str | None, body: Any = None) -> tuple[int, Any]:
+def _http(
+    method: str, url: str, token: str | None, body: Any = None, headers: dict[str, str] | None = None
+) -> tuple[int, Any]:
     data = None if body is None else json.dumps(body).encode()
-    request = urllib.request.Request(url, data=data, method=method)
+    request = urllib.request.Request(url, data=data, method=method, headers=headers or {})
     request.add_header("Content-Type", "application/json")
     if token:
         request.add_header("Authorization", f"Bearer {token}")
@@ -86,9 +90,29 @@ def alert_from_args(args: argparse.Namespace) -> dict[str, Any]:
     return body
 
 
+def post_once(url: str, token: str | None, body: dict[str, Any]) -> tuple[int, Any]:
+    """POST the alert with an Idempotency-Key, and again with the same key when the answer was lost (a
+    timeout, a dropped connection) or the first try is still being sent (409): one alert at most."""
+    key = {"Idempotency-Key": str(uuid.uuid4())}
+    for pause in POST_RETRY_PAUSES:
+        try:
+            status, answer = _http("POST", url, token, body, key)
+        except (urllib.error.URLError, OSError) as error:
+            print(f"no answer ({error}); trying again with the same Idempotency-Key", file=sys.stderr)
+        else:
+            in_flight = status == 409 and "Idempotency-Key" in str((answer or {}).get("message", ""))
+            if not in_flight:
+                return status, answer
+        time.sleep(pause)
+    return _http("POST", url, token, body, key)
+
+
 def cmd_send(settings: Settings, args: argparse.Namespace) -> int:
     api = (args.api or settings.api.base_url).rstrip("/")
-    status, answer = _http("POST", f"{api}/v1/alerts", args.token, alert_from_args(args))
+    status, answer = post_once(f"{api}/v1/alerts", args.token, alert_from_args(args))
+    if status == 200 and answer.get("duplicate"):
+        print(f"alert {answer['id']} was sent by an earlier try of this command (its answer was lost)")
+        return 0
     if status != 202:
         print(
             f"refused ({status}): {answer.get('message') if isinstance(answer, dict) else answer}",
