@@ -217,12 +217,14 @@ def build_services(settings: Settings) -> Services:
         secret=link_secret,
     )
     accounts = AccountService(settings.console, accounts=AccountStore(conn), senders=senders, audit=audit)
+    alerts_once = IdempotentAlerts(alert_service, IdempotencyStore(conn), audit)
     console = ConsoleService(
         templates=parse_templates(tomllib.loads(settings.console.templates_path.read_text())),
         drafts=DraftStore(conn),
         officials=officials,
         subscriptions=subscriptions,
         alerts=alert_service,
+        once=alerts_once,
         acks=ack_service,
         audit=audit,
         links=links,
@@ -257,7 +259,7 @@ def build_services(settings: Settings) -> Services:
         digest=digest,
         bulletins=bulletins,
         subscriptions=SubscriptionService(subscriptions, audit, link_secret),
-        alerts_once=IdempotentAlerts(alert_service, IdempotencyStore(conn), audit),
+        alerts_once=alerts_once,
         cap=CapService(
             settings.cap,
             signer=CapSigner(cap_identity(settings)),

@@ -39,6 +39,7 @@ from alertnet.domain.sms import sms_segments
 from alertnet.services.acks import AckService
 from alertnet.services.alerts import AlertService
 from alertnet.services.errors import Conflict, NotFound, NotPermitted
+from alertnet.services.once import IdempotentAlerts, SentBefore
 from alertnet.store.audit import AuditLog
 from alertnet.store.console import DraftStore
 from alertnet.store.digest import SubscriptionStore
@@ -67,6 +68,7 @@ class ConsoleService:
         officials: OfficialStore,
         subscriptions: SubscriptionStore,
         alerts: AlertService,
+        once: IdempotentAlerts,
         acks: AckService,
         audit: AuditLog,
         links: Links,
@@ -76,6 +78,7 @@ class ConsoleService:
         self.officials = officials
         self.subscriptions = subscriptions
         self.alerts = alerts
+        self.once = once
         self.acks = acks
         self.audit = audit
         self.links = links
@@ -201,11 +204,15 @@ class ConsoleService:
             again = await self.drafts.get(draft.id)
             if again is not None and again.alert_id:
                 return again.alert_id
-            accepted = await self.alerts.submit_alert(sender, alert_request(draft))
-            await self.drafts.save(replace(draft, alert_id=accepted.alert.id))
+            # Keyed by the draft: an alert sent for it by a process that died before marking the draft
+            # sent is found, not sent again.
+            key = f"console-draft:{draft.id}"
+            accepted = await self.once.submit(sender, alert_request(draft), key, same_as=key)
+            alert_id = accepted.alert_id if isinstance(accepted, SentBefore) else accepted.alert.id
+            await self.drafts.save(replace(draft, alert_id=alert_id))
         finally:
             await self.drafts.release_send(draft.id)
-        return accepted.alert.id
+        return alert_id
 
     async def correct(self, sender: Sender, alert_id: str, kind: str) -> str:
         """The prepared correction, in one click: "cancel" (sent in error) or "all-clear", to everyone the

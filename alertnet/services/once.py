@@ -54,14 +54,16 @@ class IdempotentAlerts:
         self.audit = audit
 
     async def submit(
-        self, sender: Sender, payload: object, key: str
+        self, sender: Sender, payload: object, key: str, *, same_as: str = ""
     ) -> AcceptedAlert | HeldAlert | SentBefore:
         """`AlertService.submit_alert`, once per (sender, key) a day. Raises what it raises, and
-        AlertValidationError (a bad key, or one used for another request) or Conflict (in flight)."""
+        AlertValidationError (a bad key, or one used for another request) or Conflict (in flight).
+        `same_as`: what makes two requests the same, for callers in the hub whose request may be built
+        again differently (a console draft: the draft); by default the request body."""
         problem = key_problem(key)
         if problem:
             raise AlertValidationError([FieldError(HEADER, problem)])
-        digest = request_digest(payload)
+        digest = request_digest(same_as or payload)
         stored = idempotency_key(sender.name, key)
         used = await self.store.claim(stored, digest)
         if used is not None and used.digest != digest:
