@@ -97,7 +97,7 @@ def post_once(url: str, token: str | None, body: dict[str, Any]) -> tuple[int, A
     for pause in POST_RETRY_PAUSES:
         try:
             status, answer = _http("POST", url, token, body, key)
-        except (urllib.error.URLError, OSError) as error:
+        except OSError as error:  # urllib's URLError is one
             print(f"no answer ({error}); trying again with the same Idempotency-Key", file=sys.stderr)
         else:
             in_flight = status == 409 and "Idempotency-Key" in str((answer or {}).get("message", ""))

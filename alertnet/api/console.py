@@ -287,18 +287,15 @@ async def watch_events(request: web.Request) -> web.StreamResponse:
         since = await console.live_since(sender, alert_id)
     except (NotPermitted, NotFound) as error:
         return refused_page(sender, csrf, error)
-    shown: dict[str, Any] | None = None
     last = ""
     async with sse_response(request, headers=PRIVATE) as stream:
         deadline = time.monotonic() + LIVE_SECONDS
         with contextlib.suppress(ConnectionResetError):  # the browser left between two sends
             while stream.is_connected() and time.monotonic() < deadline:
-                view = await console.live(alert_id, since)
-                if view is not shown:  # the same figures as last second: nothing to render or compare
-                    shown, html = view, _progress((alert_id, since), view)
-                    if html != last:
-                        await stream.send(html, event="progress")
-                        last = html
+                html = _progress((alert_id, since), await console.live(alert_id, since))
+                if html != last:
+                    await stream.send(html, event="progress")
+                    last = html
                 await asyncio.sleep(1.0)
     return stream
 

@@ -41,9 +41,13 @@ def idempotency_key(sender: str, key: str) -> str:
     return hashlib.sha256(f"{sender}\n{key}".encode()).hexdigest()
 
 
+def _used(alert_id: str, digest: str) -> str:
+    return f"{alert_id} {digest}"
+
+
 def stage_idempotent(pipe: redis.client.Pipeline, *, key: str, alert_id: str, digest: str) -> None:
     """Queue on the fan-out's transaction: the key was used for `alert_id`."""
-    pipe.set(k.IDEMPOTENCY + key, f"{alert_id} {digest}", ex=KEPT_SECONDS)
+    pipe.set(k.IDEMPOTENCY + key, _used(alert_id, digest), ex=KEPT_SECONDS)
 
 
 class IdempotencyStore:
@@ -54,7 +58,7 @@ class IdempotencyStore:
     async def claim(self, key: str, digest: str) -> Used | None:
         """Claim a key for a request whose body has `digest`: None if it is ours now, else its use."""
         stored = k.IDEMPOTENCY + key
-        if await self.redis.set(stored, f"{PENDING} {digest}", nx=True, ex=CLAIM_SECONDS):
+        if await self.redis.set(stored, _used(PENDING, digest), nx=True, ex=CLAIM_SECONDS):
             return None
         found = await self.redis.get(stored)
         if found is None:
@@ -64,7 +68,7 @@ class IdempotencyStore:
 
     async def settle(self, key: str, alert_id: str, digest: str) -> None:
         """Mark a claimed key used for `alert_id` (an alert held for approval has its id already)."""
-        await self.redis.set(k.IDEMPOTENCY + key, f"{alert_id} {digest}", ex=KEPT_SECONDS)
+        await self.redis.set(k.IDEMPOTENCY + key, _used(alert_id, digest), ex=KEPT_SECONDS)
 
     async def release(self, key: str) -> None:
         """Give a claim up (the request was refused): the key may be sent again."""

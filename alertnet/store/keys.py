@@ -116,8 +116,10 @@ POLL_OPEN = PREFIX + "polls:open"  # zset: alert id -> sent time, of open alerts
 POLL_NOTIFIED = PREFIX + "poll-notified:"  # + alert id + ":" + official + ":" + answer: notice sending/sent
 POLL_NOTICES_DUE = PREFIX + "poll-notices-due"  # zset: [alert, official, answer] (JSON) -> answered at
 
-# CAP 1.2 (alertnet.services.cap)
+# Alert requests sent with an Idempotency-Key (alertnet.services.once)
 IDEMPOTENCY = PREFIX + "idempotency:"  # + sha256(sender, Idempotency-Key) -> "<alert id> <body sha256>"
+
+# CAP 1.2 (alertnet.services.cap)
 CAP_TAKEN = PREFIX + "cap-taken:"  # + origin key of a CAP message taken in -> alert id ("pending" while sent)
 ALERTS_PUBLIC = PREFIX + "alerts:public"  # zset of public alert ids by sent time (the Atom feed)
 
