@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -315,3 +316,45 @@ def test_sms_validity_is_bounded_by_the_alert_expiry() -> None:
     assert 590 <= sms_validity(900, (datetime.now(UTC) + timedelta(minutes=10)).timestamp()) <= 600
     assert sms_validity(900, (datetime.now(UTC) - timedelta(minutes=1)).timestamp()) == 1
     assert sms_validity(99999, None) == 36000
+
+
+@pytest.mark.parametrize("status", ["Actual", "Exercise"])
+@pytest.mark.parametrize(
+    "action",
+    [
+        "http://127.0.0.1:8080/v1/webhooks/twilio/gather?d=01JTJ%3Asms%3A42",
+        'https://hub.example/g?d=a&x="b"<c>\tline\nbreak',
+    ],
+)
+def test_a_batch_twiml_is_the_call_twiml_with_its_encoding(status: str, action: str) -> None:
+    """The voice adapter builds and encodes a batch's TwiML once; each call's must be exactly what the
+    script renders to for its own gather action, and its form encoding exactly quote_plus of it."""
+    from urllib.parse import quote_plus
+
+    from alertnet.channels.twilio_voice import CallTwiml
+
+    script = voice_script(make_alert(status=status, event="Lockdown & Shelter"), code=CODE)
+    call = CallTwiml(script).for_call(action)
+    assert call == render_twiml(script, gather_action=action)
+    assert call.form_encoded == quote_plus(call)
+    silent = replace(script, ack_prompt="")  # no key asked for: no gather, one document for all
+    assert CallTwiml(silent).for_call(action) == render_twiml(silent, gather_action=action)
+
+
+def test_a_form_with_an_encoded_value_is_the_form_urlencode_spells() -> None:
+    from urllib.parse import parse_qsl, quote_plus, urlencode
+
+    from alertnet.channels.twilio_common import FormEncoded, form_body
+
+    twiml = '<Response><Say>Lock all doors & wait; 100% "now"</Say></Response>'
+    data: dict[str, object] = {
+        "To": "+15735550100",
+        "Twiml": FormEncoded(twiml, quote_plus(twiml)),
+        "StatusCallbackEvent": ["completed", "answered"],
+        "MachineDetection": "Enable",
+    }
+    plain = {**data, "Twiml": str(twiml)}
+    assert sorted(parse_qsl(form_body(data).decode())) == sorted(parse_qsl(urlencode(plain, doseq=True)))
+    assert form_body(plain) == urlencode(plain, doseq=True).encode()
+    only = {"Twiml": FormEncoded(twiml, quote_plus(twiml))}
+    assert parse_qsl(form_body(only).decode()) == [("Twiml", twiml)]

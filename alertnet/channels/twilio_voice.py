@@ -7,9 +7,11 @@ Twilio's inline limit is fetched from the hub at answer time instead.
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import AsyncGenerator, Awaitable
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, quote_plus, urlsplit
+from xml.sax.saxutils import escape
 
 import aiohttp
 from twilio.base.exceptions import TwilioRestException
@@ -17,7 +19,13 @@ from twilio.rest import Client
 from twilio.twiml.voice_response import VoiceResponse
 
 from alertnet.channels.base import Envelope, Match, Outgoing, ProviderRecord, SenderPool, SendResult
-from alertnet.channels.twilio_common import LOOKUP_LIMIT, accepted_since, close_async_client, paced_sends
+from alertnet.channels.twilio_common import (
+    LOOKUP_LIMIT,
+    FormEncoded,
+    accepted_since,
+    close_async_client,
+    paced_sends,
+)
 from alertnet.channels.twilio_webhooks import call_receipt
 from alertnet.domain.links import Links
 from alertnet.domain.messages import Channel, VoiceScript
@@ -50,6 +58,30 @@ def voice_twiml(script: VoiceScript, *, gather_action: str | None) -> str:
     return str(response.to_xml(xml_declaration=True))
 
 
+# What ElementTree escapes in an attribute value besides &, < and >.
+ATTRIBUTE_ENTITIES = {'"': "&quot;", "\n": "&#10;", "\r": "&#13;", "\t": "&#09;"}
+
+
+class CallTwiml:
+    """A batch's call TwiML, built and form-encoded once: the calls differ only in their gather action
+    (which names the delivery), spliced in per call where a one-off mark stands in the built document."""
+
+    def __init__(self, script: VoiceScript) -> None:
+        self.mark = "gather-" + secrets.token_hex(16)
+        self.text = voice_twiml(script, gather_action=self.mark)
+        self.encoded = quote_plus(self.text)
+        self.gathers = self.mark in self.text
+
+    def for_call(self, gather_action: str) -> FormEncoded:
+        """`voice_twiml(script, gather_action=gather_action)`, with its form encoding."""
+        if not self.gathers:
+            return FormEncoded(self.text, self.encoded)
+        action = escape(gather_action, ATTRIBUTE_ENTITIES)
+        return FormEncoded(
+            self.text.replace(self.mark, action), self.encoded.replace(self.mark, quote_plus(action))
+        )
+
+
 def _receipt(call: Any) -> Receipt | None:
     return call_receipt(str(call.status or ""), str(call.answered_by or ""))
 
@@ -68,10 +100,11 @@ class TwilioVoice:
         script = outgoing.content.voice
         if script is None:
             raise ValueError(f"message {outgoing.message_id} has no voice content")
+        built = CallTwiml(script)
 
         def create(envelope: Envelope, sender: str) -> Awaitable[Any]:
             did = envelope.delivery_id
-            twiml = voice_twiml(script, gather_action=self.links.call_gather(did))
+            twiml = built.for_call(self.links.call_gather(did))
             source = (
                 {"twiml": twiml} if len(twiml) <= INLINE_TWIML_LIMIT else {"url": self.links.call_twiml(did)}
             )
