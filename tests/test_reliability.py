@@ -14,10 +14,12 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 import redis
 import requests
+from multidict import MultiDict
 from twilio.request_validator import RequestValidator
 
 from alertnet.settings import SIM_ACCOUNT_SID, SIM_AUTH_TOKEN
@@ -109,6 +111,37 @@ def test_a_replayed_inbound_sms_acknowledges_nothing_more(
     # A new message (another MessageSid) is a new reply: it answers the older alert.
     fresh = _signed_sms(stack, "SM" + "b2" * 16, rows[official]["mobile"], "1")
     assert "Acknowledged" in fresh.text and official in _acked(stack, director, older["id"])
+
+
+def test_a_twilio_request_is_verified_over_every_pair_that_arrived(
+    rel_stack: Stack, rows: dict[str, dict[str, str]], director: str
+) -> None:
+    """Twilio signs every parameter it sends, a name sent twice with both its values, and may sign the
+    URL without its port: each such request is taken; one with a signed pair left out is not."""
+    stack = rel_stack
+    _post(stack, director, "/v1/alerts", _alert(district="Hallsville R-IV"))
+    url = f"{stack.api}/v1/webhooks/twilio/sms"
+    official = "of-040"  # in Hallsville R-IV
+    pairs = [
+        *inbound_sms_params(
+            SIM_ACCOUNT_SID, "SM" + "c3" * 16, rows[official]["mobile"], HUB_NUMBER, "1"
+        ).items(),
+        ("AddOns", "first"),
+        ("AddOns", "second"),
+    ]
+    validator = RequestValidator(SIM_AUTH_TOKEN)
+    signed = validator.compute_signature(url, MultiDict(pairs))
+    cut = requests.post(url, data=pairs[:-1], headers={"X-Twilio-Signature": signed}, timeout=10)
+    assert cut.status_code == 403
+    taken = requests.post(url, data=pairs, headers={"X-Twilio-Signature": signed}, timeout=10)
+    assert taken.status_code == 200 and "Acknowledged" in taken.text
+    portless = url.replace(f":{urlsplit(url).port}", "", 1)
+    again = [(n, "SM" + "d4" * 16 if n in ("MessageSid", "SmsSid", "SmsMessageSid") else v) for n, v in pairs]
+    signature = validator.compute_signature(portless, MultiDict(again))
+    assert (
+        requests.post(url, data=again, headers={"X-Twilio-Signature": signature}, timeout=10).status_code
+        == 200
+    )
 
 
 def test_a_follow_up_keeps_its_alerts_status(rel_stack: Stack, rows: dict[str, Any], director: str) -> None:

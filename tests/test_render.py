@@ -358,3 +358,21 @@ def test_a_form_with_an_encoded_value_is_the_form_urlencode_spells() -> None:
     assert form_body(plain) == urlencode(plain, doseq=True).encode()
     only = {"Twiml": FormEncoded(twiml, quote_plus(twiml))}
     assert parse_qsl(form_body(only).decode()) == [("Twiml", twiml)]
+
+
+def test_a_batch_sms_body_goes_encoded_unless_made_personal() -> None:
+    from urllib.parse import quote_plus
+
+    from alertnet.channels.base import Envelope
+    from alertnet.channels.twilio_common import FormEncoded, form_body
+    from alertnet.channels.twilio_sms import personal_body
+
+    text = "Vote: reply 1 for safe & 2 for help: -link-"
+    body = FormEncoded(text, quote_plus(text))
+    everyone = Envelope("o1", "+15735550100", "A", "m:sms:o1")
+    assert personal_body(body, everyone) is body
+    theirs = personal_body(
+        body, Envelope("o2", "+15735550101", "B", "m:sms:o2", {"-link-": "https://x/p?t=1"})
+    )
+    assert type(theirs) is str and theirs == "Vote: reply 1 for safe & 2 for help: https://x/p?t=1"
+    assert form_body({"Body": theirs}) == ("Body=" + quote_plus(theirs)).encode()

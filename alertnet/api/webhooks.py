@@ -7,6 +7,7 @@ nothing is recorded) and acts on it.
 from __future__ import annotations
 
 from aiohttp import web
+from multidict import MultiDict
 
 from alertnet.api.errors import bad_request, error_response
 from alertnet.api.keys import SERVICES, SETTINGS
@@ -15,7 +16,7 @@ from alertnet.services.errors import BadRequest, BadSignature, NotFound
 routes = web.RouteTableDef()
 
 
-async def _twilio(request: web.Request) -> tuple[str, dict[str, str], str]:
+async def _twilio(request: web.Request) -> tuple[str, MultiDict[str], str]:
     """The URL Twilio signed, the form parameters that arrived, and the signature; a body that is not a
     readable form is a 400 (before any signature check: nothing is recorded)."""
     try:
@@ -23,7 +24,8 @@ async def _twilio(request: web.Request) -> tuple[str, dict[str, str], str]:
     except (ValueError, AssertionError, LookupError) as error:  # bad encoding, boundary or charset
         await request.app[SERVICES].webhooks.rejected("twilio", "malformed")
         raise bad_request("invalid_request", "body", f"not a readable form ({error})") from None
-    params = {key: str(value) for key, value in form.items()}
+    # Every pair that arrived, repeated names too: the signature covers all of them.
+    params = MultiDict((key, str(value)) for key, value in form.items())
     url = request.app[SETTINGS].api.base_url + request.path_qs
     return url, params, request.headers.get("X-Twilio-Signature", "")
 

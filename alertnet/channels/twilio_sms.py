@@ -5,11 +5,18 @@ from __future__ import annotations
 import time
 from collections.abc import AsyncGenerator, Awaitable
 from typing import Any
+from urllib.parse import quote_plus
 
 from twilio.rest import Client
 
 from alertnet.channels.base import Envelope, Match, Outgoing, ProviderRecord, SenderPool, SendResult
-from alertnet.channels.twilio_common import LOOKUP_LIMIT, accepted_since, close_async_client, paced_sends
+from alertnet.channels.twilio_common import (
+    LOOKUP_LIMIT,
+    FormEncoded,
+    accepted_since,
+    close_async_client,
+    paced_sends,
+)
 from alertnet.channels.twilio_webhooks import sms_receipt
 from alertnet.domain.links import Links
 from alertnet.domain.messages import Channel
@@ -30,7 +37,8 @@ class TwilioSms:
         self.max_in_flight = max_in_flight
 
     def send(self, outgoing: Outgoing, envelopes: list[Envelope]) -> AsyncGenerator[SendResult, None]:
-        body = _body(outgoing)
+        # Encoded once for the batch; a body made personal (a tag replaced) is a plain str again.
+        body = FormEncoded(_body(outgoing), quote_plus(_body(outgoing)))
         validity = sms_validity(self.validity_seconds, outgoing.expires)
 
         def create(envelope: Envelope, sender: str) -> Awaitable[Any]:
