@@ -194,7 +194,7 @@ def test_an_exercise_and_an_actual_alert_composed_reviewed_and_sent_once(
     cancel = re.search(r'action="(/console/alerts/[0-9A-Z]{26}/cancel)"', sent.text)
     assert cancel is not None
     cancelled = browser.post(f"{hub.api}{cancel.group(1)}", data={"csrf": token}, timeout=30)
-    assert cancelled.status_code == 200 and "CANCELLED" in cancelled.text
+    assert cancelled.status_code == 200 and "CANCELLED:</span> Lockdown" in cancelled.text
     twice = browser.post(f"{hub.api}{cancel.group(1)}", data={"csrf": token}, timeout=30)
     assert twice.status_code == 409
     got = hub.settled_sms(since, len(reached))

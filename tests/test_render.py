@@ -376,3 +376,19 @@ def test_a_batch_sms_body_goes_encoded_unless_made_personal() -> None:
     )
     assert type(theirs) is str and theirs == "Vote: reply 1 for safe & 2 for help: https://x/p?t=1"
     assert form_body({"Body": theirs}) == ("Body=" + quote_plus(theirs)).encode()
+
+
+def test_the_prepared_cancel_says_cancelled_once_and_asks_for_no_key() -> None:
+    from alertnet.domain.followups import cancel_in_error_request
+
+    sent = make_alert()
+    request = cancel_in_error_request(sent.id, {**LOCKDOWN, "audience": sent.audience.to_dict()})
+    cancel = new_alert(parse_alert_request(request, now=NOW), sender="director", now=NOW)
+    sms = sms_text(cancel, code=CODE, link=link_for(cancel))
+    assert sms.startswith("CANCELLED: Lockdown alert was sent in error") and sms.count("CANCELLED") == 1
+    assert email_subject(cancel) == "CANCELLED: Lockdown alert was sent in error"
+    script = voice_script(cancel, code=CODE)
+    assert script.ack_prompt == "" and script.closing == "Goodbye."
+    twiml = voice_twiml(cancel, code=CODE, gather_action="http://127.0.0.1:8080/g?d=1")
+    assert "<Gather" not in twiml and "acknowledg" not in twiml.lower()
+    assert "This cancels an earlier alert. Lockdown alert was sent in error." in twiml

@@ -111,15 +111,17 @@ def _sentence(text: str) -> str:
 def voice_script(alert: Alert, *, code: str) -> VoiceScript:
     """The call: the whole alert (marker, event, headline, instruction, spelled code) twice, then
     "Press 1 to acknowledge" (a poll: its question and "Press 1 for Safe. ...") while listening for one
-    key, and a closing line for callers who press nothing.
+    key, and a closing line for callers who press nothing; a cancellation asks for no key.
     """
     exercise = alert.status is not Status.ACTUAL
     closing = "No acknowledgement was received. Please check your text messages and email."
     if exercise:
         closing = f"This was {_a_drill(alert)}. {closing}"
+    prompt = voice_prompt(alert.poll) if alert.poll else "Press 1 to acknowledge this alert."
     return VoiceScript(
         passes=(" ".join(_spoken(alert, code)), "Repeating. " + " ".join(_spoken(alert, code))),
-        ack_prompt=voice_prompt(alert.poll) if alert.poll else "Press 1 to acknowledge this alert.",
+        # A cancellation asks for nothing (as its email and SMS do not): no key to press, no wait.
+        ack_prompt="" if alert.msg_type is MsgType.CANCEL else prompt,
         closing_after_prompt=closing + " Goodbye.",
         closing=f"This was {_a_drill(alert)}. Goodbye." if exercise else "Goodbye.",
     )

@@ -40,12 +40,21 @@ def look(status: str) -> dict[str, str]:
     return LOOKS.get(status, LOOKS["Actual"])
 
 
+# What a follow-up is, said before its event wherever the console names an alert (as every message does).
+KINDS = {"Update": "UPDATE", "Cancel": "CANCELLED"}
+
+
+def kind_of(msg_type: str | None) -> str:
+    """The follow-up's word (UPDATE, CANCELLED); empty for an alert of its own."""
+    return KINDS.get(msg_type or "", "")
+
+
 def console_page(template: str, *, sender: Any = None, csrf: str = "", **context: Any) -> str:
     """One console page: `template` is `console_<name>.html.j2`'s name part."""
     return (
         environment()
         .get_template(f"console_{template}.html.j2")
-        .render(sender=sender, csrf=csrf, looks=LOOKS, look=look, **context)
+        .render(sender=sender, csrf=csrf, looks=LOOKS, look=look, kind_of=kind_of, **context)
     )
 
 

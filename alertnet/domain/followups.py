@@ -96,7 +96,8 @@ def cancel_in_error_request(alert_id: str, original: Mapping[str, Any]) -> dict[
         "urgency": "Past",
         "certainty": "Observed",
         "event": original["event"],
-        "headline": f"CANCELLED: the {original['event']} alert was sent in error"[:160],
+        # Every channel says CANCELLED before the title already: the headline need not.
+        "headline": f"{original['event']} alert was sent in error"[:160],
         "instruction": "Disregard the earlier alert. There is no emergency.",
         "audience": original["audience"],
         "channels": original["channels"],

@@ -237,7 +237,9 @@ class ConsoleService:
         out = []
         for record, progress in await self.alerts.recent_alerts(limit):
             alert = record["alert"]
-            shown = {key: alert.get(key) for key in ("status", "event", "headline", "sent", "sender")}
+            shown = {
+                key: alert.get(key) for key in ("status", "msgType", "event", "headline", "sent", "sender")
+            }
             out.append({**shown, "id": alert.get("identifier"), "settled": progress.settled})
         return out
 
