@@ -155,6 +155,8 @@ async def _moves(url: str) -> None:
         assert await store.move("A1", "sms", [retry]) == [True]
         assert (await store.deliveries("A1", "sms"))["o2"].unknown_since is None
         assert await store.move("A1", "sms", [StateMove("o2", S.SENDING, frozenset({S.RETRYING}))]) == [True]
+        # A claim after a refusal (its outcome known) starts no unknown attempt.
+        assert (await store.deliveries("A1", "sms"))["o2"].unknown_since is None
         progress = await store.progress("A1")
         assert progress.counts["sms"] == {"delivered": 1, "sending": 2}
         assert not progress.settled

@@ -215,15 +215,14 @@ async def _send_claimed(sender: _Sender, claimed: list[str], unknown: dict[str, 
         settled, receipts = await _already_accepted(sender, to_check, unknown)
         pending += settled.values()
         reachable = [e for e in reachable if e.official_id not in settled]
-    attempts = await ctx.alerts.get_deliveries(message_id, slot, claimed)
     # aclosing: if recording fails (Redis gone), the adapter's unsent requests are cancelled at once.
     async with contextlib.aclosing(sender.adapter.send(sender.outgoing, reachable)) as results:
         async for result in results:
             pending.append(result)
             if len(pending) >= RECORD_EVERY:
-                await _record(ctx, message_id, slot, pending, attempts, sender.bound)
+                await _record(ctx, message_id, slot, pending, sender.bound)
                 pending = []
-    await _record(ctx, message_id, slot, pending, attempts, sender.bound)
+    await _record(ctx, message_id, slot, pending, sender.bound)
     if receipts and ctx.receipts is not None:
         # As a status callback's: an alert SMS found undelivered places its call at once.
         await ctx.receipts.apply(receipts.items())
@@ -323,10 +322,13 @@ async def _record(
     message_id: str,
     slot: str,
     results: list[SendResult],
-    attempts: dict[str, Any],
     bound: Any,
 ) -> None:
     max_attempts = ctx.settings.pipeline.max_attempts
+    # The attempts so far, for those to try again (their claim counted this one; nothing else moves a
+    # claimed delivery the provider refused, so reading them now or at the claim is the same).
+    retries = [r.official_id for r in results if r.outcome is Outcome.RETRY]
+    attempts = await ctx.alerts.get_deliveries(message_id, slot, retries) if retries else {}
     moves: list[StateMove] = []
     for r in results:
         if r.outcome is Outcome.SENT:

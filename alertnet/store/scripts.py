@@ -41,13 +41,14 @@ for i = 7, #ARGV, 5 do
         redis.call('HINCRBY', KEYS[2], ARGV[1] .. ':' .. to, 1)
         if KEYS[3] then redis.call('HINCRBY', KEYS[3], metric .. to, 1) end
       end
+      local was = d.s
       d.s = to
       d.t = now
       if ARGV[i + 3] ~= '' then d.p = ARGV[i + 3] end
       if ARGV[i + 4] ~= '' then d.r = ARGV[i + 4] end
       if to == 'sending' then
         -- Reclaiming a send whose outcome nobody knows: remember when that unknown attempt began.
-        if d.s == 'sending' and not d.u then d.u = d.c end
+        if was == 'sending' and not d.u then d.u = d.c end
         d.a = (d.a or 0) + 1
         d.c = now
       else
