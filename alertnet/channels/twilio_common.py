@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import re
 import time
 from collections.abc import AsyncGenerator, Awaitable, Callable
@@ -74,6 +75,16 @@ class TimedHttpClient(AsyncTwilioHttpClient):  # type: ignore[misc]  # the SDK i
         timeout = self.timeout if timeout is None else timeout
         body = form_body(data) if isinstance(data, dict) and data else data
         return await super().request(method, url, params, body, headers, auth, timeout, allow_redirects)
+
+    # The SDK formats its request and response log lines (every header) before the logger decides to drop
+    # them; the hub keeps the twilio logger at WARNING, so they are formatted only when it would show them.
+    def log_request(self, kwargs: dict[str, Any]) -> None:
+        if self.logger.isEnabledFor(logging.INFO):
+            super().log_request(kwargs)
+
+    def log_response(self, status_code: int, response: Any) -> None:
+        if self.logger.isEnabledFor(logging.INFO):
+            super().log_response(status_code, response)
 
 
 def make_async_client(settings: Settings) -> Client:
