@@ -171,9 +171,11 @@ def build_services(settings: Settings) -> Services:
         link_days=settings.escalation.ack_link_days,
     )
     polls = PollStore(conn)
+    alerts_once = IdempotentAlerts(alert_service, IdempotencyStore(conn), audit)
     poll_service = PollService(
         acks=ack_service, alerts=alerts, polls=polls, officials=officials, senders=senders, audit=audit,
-        send_notice=alert_service.submit_alert, console_url=settings.api.base_url,
+        send_notice=lambda sender, request, key: alerts_once.submit(sender, request, key, same_as=key),
+        console_url=settings.api.base_url,
         notice_retry=settings.escalation.help_notice_retry_seconds,
     )  # fmt: skip
     metrics = MetricsStore(conn)
@@ -217,7 +219,6 @@ def build_services(settings: Settings) -> Services:
         secret=link_secret,
     )
     accounts = AccountService(settings.console, accounts=AccountStore(conn), senders=senders, audit=audit)
-    alerts_once = IdempotentAlerts(alert_service, IdempotencyStore(conn), audit)
     console = ConsoleService(
         templates=parse_templates(tomllib.loads(settings.console.templates_path.read_text())),
         drafts=DraftStore(conn),
@@ -283,6 +284,7 @@ def build_services(settings: Settings) -> Services:
             subscriptions=subscriptions,
             audit=audit,
             timezone=settings.digest.timezone,
+            once=alerts_once,
         ),
         fanout=fanout,
         receipts=receipts,

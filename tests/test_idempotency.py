@@ -1,7 +1,8 @@
 """POST /v1/alerts with an Idempotency-Key, as a director's script retries it after a lost answer: one
 sender's requests with the same key send one alert (checked at the simulator), whether they come one
 after another or at once; the key with another request is refused naming the header; a refused request
-leaves its key unused; a held alert retried is the same held alert; without the header nothing changes."""
+leaves its key unused; a held alert retried is the same held alert; without the header nothing changes; a
+drill's alert retried is sent once and linked to its drill once."""
 
 from __future__ import annotations
 
@@ -13,12 +14,15 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+import redis
 import requests
 
 from alertnet.domain.alert_request import example_alert_request
+from alertnet.store.drills import ALERTS as DRILL_ALERTS
 from alertnet.store.server import RedisProcess
 from tests.conftest import REPO, Stack, bearer, start_stack, stop_stack
 from tests.test_escalation_e2e import slot_of
@@ -193,3 +197,44 @@ def test_the_cli_tries_again_with_the_same_key_when_the_answer_is_lost(
     alert_id = _newest(once_stack, director)
     officials = once_stack.status(director, alert_id)["channels"]["sms"]["total"]
     assert _sms_for(once_stack, since, alert_id, officials) == (officials, officials)  # one alert
+
+
+def test_a_retried_drill_alert_sends_one_alert_linked_to_its_drill(once_stack: Stack, director: str) -> None:
+    """POST /v1/drills/{id}/alerts takes the header too; a retry after the first try sent the alert but
+    stopped before linking it to the drill (a crash) links it and sends nothing again."""
+    api, now = once_stack.api, time.time()
+    window = {
+        "start": datetime.fromtimestamp(now - 1, UTC).isoformat(),
+        "end": datetime.fromtimestamp(now + 600, UTC).isoformat(),
+    }
+    plan = {
+        "name": "Retried drill",
+        "type": "lockdown",
+        "window": window,
+        "audience": {"districts": [DISTRICT]},
+        "objectives": ["Every school acknowledges"],
+    }
+    planned = requests.post(f"{api}/v1/drills", json=plan, headers=bearer(director), timeout=30)
+    assert planned.status_code == 201, planned.text
+    drill_id = planned.json()["id"]
+    body = {key: ALERT[key] for key in ("severity", "urgency", "certainty", "event", "headline", "channels")}
+    url, since, key = f"{api}/v1/drills/{drill_id}/alerts", time.time(), str(uuid.uuid4())
+    first = requests.post(url, json=body, headers={**bearer(director), "Idempotency-Key": key}, timeout=60)
+    assert first.status_code == 202 and first.json()["status"] == "Exercise", first.text
+    alert_id, officials = first.json()["id"], first.json()["recipients"]["sms"]
+    assert redis.Redis.from_url(once_stack.env["REDIS_URL"]).zrem(DRILL_ALERTS + drill_id, alert_id) == 1
+    again = requests.post(url, json=body, headers={**bearer(director), "Idempotency-Key": key}, timeout=60)
+    assert again.status_code == 200 and again.json()["id"] == alert_id and again.json()["duplicate"], (
+        again.text
+    )
+    report = requests.get(f"{api}/v1/drills/{drill_id}/report", headers=bearer(director), timeout=30).json()
+    assert [a["id"] for a in report["drill"]["alerts"]] == [alert_id]
+    other = requests.post(
+        url,
+        json={**body, "headline": "Another drill"},
+        headers={**bearer(director), "Idempotency-Key": key},
+        timeout=60,
+    )
+    assert other.status_code == 422 and other.json()["errors"][0]["field"] == "Idempotency-Key", other.text
+    assert _post(once_stack, director, ALERT, key).status_code == 422  # another request under the same key
+    assert _sms_for(once_stack, since, alert_id, officials) == (officials, officials)

@@ -31,6 +31,7 @@ from alertnet.domain.polls import PollAnswer
 from alertnet.domain.sms import sms_segments
 from alertnet.settings import REPO_ROOT, SIM_ACCOUNT_SID, SIM_AUTH_TOKEN
 from alertnet.sim.twilio_common import inbound_sms_params
+from alertnet.store import keys as k
 from alertnet.store.polls import PollStore
 from alertnet.store.server import RedisProcess
 from alertnet.store.webhooks import HANDLING, TAKEOVER_SECONDS, HandledRequests
@@ -65,20 +66,9 @@ CHECK: dict[str, Any] = {
 
 
 def _row(oid: str, role: str, school: str, district: str, n: int, region: str = "Central") -> dict[str, str]:
-    return {
-        "id": oid,
-        "name": f"Official {oid}",
-        "role": role,
-        "school": school,
-        "district": district,
-        "county": "Boone",
-        "region": region,
-        "mobile": f"+1573430{n:04d}",
-        "voice": f"+1573530{n:04d}",
-        "email": f"{oid}@schools.example.org",
-        "backup_id": "",
-        "subscriptions": "alerts",
-    }
+    values = [oid, f"Official {oid}", role, school, district, "Boone", region, f"+1573430{n:04d}"]
+    values += [f"+1573530{n:04d}", f"{oid}@schools.example.org", "", "alerts"]
+    return dict(zip(HEADER.split(","), values, strict=True))
 
 
 def build_rows() -> dict[str, dict[str, str]]:
@@ -352,8 +342,17 @@ def test_an_urgent_answer_whose_process_died_before_its_notice_is_notified_once(
     assert "Help is being notified" in _sms(stack, "c03-pr", "2")
     time.sleep(3 * NOTICE_RETRY)
     assert _notices(stack, t0, "c03-pr") == Counter({"sup-c": 1, "dir-off": 1})
+    # A sender that paged them but died before marking the notice sent leaves it owed (claim gone, due
+    # again): the sweep finds the page it was sent as, by its idempotency key, and pages nobody again.
+    conn = redis.Redis.from_url(stack.env["REDIS_URL"])
+    assert conn.delete(f"{k.POLL_NOTIFIED}{alert_id}:c03-pr:2") == 1
+    conn.zadd(k.POLL_NOTICES_DUE, {json.dumps([alert_id, "c03-pr", 2], separators=(",", ":")): answer.at})
+    time.sleep(3 * NOTICE_RETRY)
+    assert conn.zcard(k.POLL_NOTICES_DUE) == 0 and _notices(stack, t0, "c03-pr") == Counter(
+        {"sup-c": 1, "dir-off": 1}
+    )
     urgent = [json.loads(e["detail"]) | e for e in stack.audit_entries() if e.get("action") == "poll_urgent"]
-    assert [e["outcome"] for e in urgent if e["official_id"] == "c03-pr"] == ["accepted"]
+    assert [e["outcome"] for e in urgent if e["official_id"] == "c03-pr"] == ["accepted", "sent_before"]
     stack.all_clear(director, alert_id)
 
 

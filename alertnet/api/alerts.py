@@ -43,14 +43,16 @@ async def post_alert(request: web.Request) -> web.Response:
     except Conflict as error:
         return error_response(409, "conflict", str(error))
     if isinstance(accepted, SentBefore):
-        links = {
-            "self": f"/v1/alerts/{accepted.alert_id}",
-            "page": services.alerts.links.alert_page(accepted.alert_id),
-        }
-        return web.json_response({"id": accepted.alert_id, "duplicate": True, "links": links})
+        return sent_before_json(services.alerts, accepted)
     if isinstance(accepted, HeldAlert):
         return web.json_response(accepted.view(), status=202)
     return accepted_json(services.alerts, accepted)
+
+
+def sent_before_json(service: Any, before: SentBefore) -> web.Response:
+    """200 for a retry of a request sent before: the alert it was sent as; nothing sent again."""
+    links = {"self": f"/v1/alerts/{before.alert_id}", "page": service.links.alert_page(before.alert_id)}
+    return web.json_response({"id": before.alert_id, "duplicate": True, "links": links})
 
 
 def accepted_json(service: Any, accepted: AcceptedAlert) -> web.Response:

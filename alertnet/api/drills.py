@@ -6,11 +6,13 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from alertnet.api.alerts import accepted_json
+from alertnet.api.alerts import accepted_json, sent_before_json
 from alertnet.api.errors import REFUSALS, field_errors, read_json, refusal
 from alertnet.api.keys import SERVICES, require_sender
 from alertnet.content.drill_reports import drill_csv, drill_html, participation_csv
 from alertnet.domain.errors import FieldError
+from alertnet.services.once import HEADER as IDEMPOTENCY_KEY
+from alertnet.services.once import SentBefore
 
 routes = web.RouteTableDef()
 FORMATS = ("json", "csv", "html")
@@ -45,9 +47,12 @@ async def drill_alert(request: web.Request) -> web.Response:
     try:
         await service.drills.require_planner(sender, drill_id, "send_drill_alert")
         payload = await read_json(request)
-        accepted = await service.drills.send_alert(sender, drill_id, payload)
+        key = request.headers.get(IDEMPOTENCY_KEY)
+        accepted = await service.drills.send_alert(sender, drill_id, payload, key=key)
     except REFUSALS as error:
         return refusal(error)
+    if isinstance(accepted, SentBefore):
+        return sent_before_json(service.alerts, accepted)
     return accepted_json(service.alerts, accepted)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from alertnet.api.openapi_cap import IDEMPOTENCY_KEY, TAKEN_BEFORE
 from alertnet.api.openapi_schemas import ACCEPTED, ALERT_REQUEST, error_body, json_body
 from alertnet.domain.drills import DRILL_TYPES, IMPROVEMENT_STATUSES
 
@@ -137,15 +138,24 @@ def drill_paths() -> dict[str, Any]:
             "post": {
                 "summary": "Send one of the drill's Exercise alerts inside its window (director role)",
                 "security": BEARER,
-                "parameters": DRILL_ID,
+                "parameters": [*DRILL_ID, IDEMPOTENCY_KEY],
                 "requestBody": _body(DRILL_ALERT),
                 "responses": {
+                    "200": json_body(
+                        TAKEN_BEFORE, "sent before with this Idempotency-Key: nothing sent again"
+                    ),
                     "202": json_body(ACCEPTED, "accepted, signed, queued and linked to the drill"),
                     "400": error_body("body is not JSON"),
                     **DENIED,
                     "404": error_body("no such drill"),
-                    "409": error_body("the alert could not be sent as asked"),
-                    "422": error_body("every invalid field, named (drill_id: the window is not open)"),
+                    "409": error_body(
+                        "the alert could not be sent as asked, or the request with this "
+                        "Idempotency-Key is being sent now"
+                    ),
+                    "422": error_body(
+                        "every invalid field, named (drill_id: the window is not open; an "
+                        "Idempotency-Key used for another request)"
+                    ),
                 },
             }
         },

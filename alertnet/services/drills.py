@@ -7,10 +7,12 @@ from __future__ import annotations
 
 import secrets
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
+from alertnet.domain.alerts import parse_datetime
 from alertnet.domain.approvals import HeldAlert
+from alertnet.domain.contacts import Official
 from alertnet.domain.digest import digest_recipient
 from alertnet.domain.drill_report import DrillAlert, drill_report, iso
 from alertnet.domain.drills import (
@@ -27,6 +29,7 @@ from alertnet.domain.senders import Sender, SenderRole
 from alertnet.domain.subscriptions import MailingList
 from alertnet.services.alerts import AcceptedAlert, AlertService
 from alertnet.services.errors import NotFound, NotPermitted
+from alertnet.services.once import IdempotentAlerts, SentBefore, request_digest
 from alertnet.store.acks import AckStore
 from alertnet.store.alerts import AlertStore
 from alertnet.store.audit import AuditLog
@@ -50,9 +53,11 @@ class DrillService:
         subscriptions: SubscriptionStore,
         audit: AuditLog,
         timezone: str,
+        once: IdempotentAlerts | None = None,
     ) -> None:
         self.store = store
         self.alerts = alerts
+        self.once = once
         self.alert_store = alert_store
         self.acks = acks
         self.officials = officials
@@ -109,10 +114,14 @@ class DrillService:
         )  # fmt: skip
         return drill
 
-    async def send_alert(self, sender: Sender, drill_id: str, payload: object) -> AcceptedAlert:
+    async def send_alert(
+        self, sender: Sender, drill_id: str, payload: object, *, key: str | None = None
+    ) -> AcceptedAlert | SentBefore:
         """Send one of the drill's Exercise alerts and link it to the drill, with its first recipients'
-        districts as the registry has them when it is sent. Raises NotPermitted, NotFound,
-        DrillValidationError, or what `AlertService.submit_alert` raises."""
+        districts as the registry has them when it is sent. With an Idempotency-Key (`key`), a retry of
+        the same request sends nothing again: it is told the alert (SentBefore), linked to the drill if
+        the first try stopped before that. Raises NotPermitted, NotFound, DrillValidationError, or what
+        `AlertService.submit_alert` (and with a key, `IdempotentAlerts.submit`) raises."""
         await self._require(sender, PLANNERS, "send_drill_alert", drill_id=drill_id)
         drill = await self._drill(drill_id)
         try:
@@ -124,7 +133,15 @@ class DrillService:
             )  # fmt: skip
             raise
         registry = (await self.officials.snapshot()).by_id
-        accepted = await self.alerts.submit_alert(sender, body)
+        accepted: AcceptedAlert | HeldAlert | SentBefore
+        if key is None or self.once is None:
+            accepted = await self.alerts.submit_alert(sender, body)
+        else:  # the drill and the request make two tries the same (the body sent carries the time)
+            same = f"drill {drill_id} {request_digest(payload)}"
+            accepted = await self.once.submit(sender, body, key, same_as=same)
+        if isinstance(accepted, SentBefore):
+            await self._link_again(drill_id, accepted.alert_id, registry)
+            return accepted
         if isinstance(accepted, HeldAlert):  # an Exercise is never held; kept for the type
             raise DrillValidationError([FieldError("status", "a drill's alert must not wait for approval")])
         alert_id = accepted.alert.id
@@ -139,6 +156,19 @@ class DrillService:
             alert_id=alert_id,
         )
         return accepted
+
+    async def _link_again(self, drill_id: str, alert_id: str, registry: Mapping[str, Official]) -> None:
+        """The alert a retried request was sent as, linked to the drill if the first try stopped
+        between sending it and linking it (a crash): the districts are the registry's of this moment."""
+        if alert_id in dict(await self.store.alerts(drill_id)):
+            return
+        record = await self.alert_store.get_record(alert_id)
+        if record is None:  # sent before but gone (expired): nothing to link
+            return
+        sent = parse_datetime(record["alert"]["sent"]).timestamp()
+        first = await self.acks.recipients(alert_id)
+        districts = {i: registry[i].district.strip() for i in first if i in registry}
+        await self.store.link_alert(drill_id, alert_id, sent, districts)
 
     async def _recorded(self, drill_id: str) -> list[DrillAlert]:
         found = []

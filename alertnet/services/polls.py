@@ -5,6 +5,7 @@ of the answering official's district, once per (alert, official, answer)."""
 
 from __future__ import annotations
 
+import hashlib
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -37,7 +38,16 @@ log = structlog.get_logger("alertnet.polls")
 NOTIFIER = Sender(name="alertnet-polls", role=SenderRole.DIRECTOR, created="")
 # An urgent answer's notice still not sent this long after the answer is given up (audited).
 NOTICE_GIVE_UP_SECONDS = 3600.0
-SendNotice = Callable[[Sender, dict[str, Any]], Awaitable[object]]
+# Sends the notice (a small alert) once per idempotency key: `IdempotentAlerts.submit`.
+SendNotice = Callable[[Sender, dict[str, Any], str], Awaitable[object]]
+
+
+def notice_key(alert_id: str, official_id: str, number: int) -> str:
+    """The idempotency key of an urgent answer's notice: a sender that paged and then died (or stalled
+    past its claim) before marking the notice sent leaves it owed, and the sweep's try finds the page
+    it was sent as instead of paging again."""
+    official = hashlib.sha256(official_id.encode()).hexdigest()[:24]
+    return f"poll-notice-{alert_id}-{number}-{official}"
 
 
 class NotAnAnswer(Exception):
@@ -72,7 +82,7 @@ class PollService:
         self.officials = officials
         self.senders = senders
         self.audit = audit
-        self.send_notice = send_notice  # AlertService.submit_alert: the notice is a small alert
+        self.send_notice = send_notice  # the notice is a small alert, sent once per answer
         self.console_url = console_url
         # A notice not confirmed sent this long after its answer is sent by the scheduler's sweep.
         self.notice_retry = notice_retry
@@ -149,7 +159,7 @@ class PollService:
             return
         request = urgent_notice_request(alert, answer, official, whom, self.console_url)
         try:
-            accepted = await self.send_notice(NOTIFIER, request)
+            accepted = await self.send_notice(NOTIFIER, request, notice_key(alert_id, official.id, number))
         except Exception as error:  # the answer stands; the notice is still due (the sweep tries again)
             await self.polls.release_notice(alert_id, official.id, number)
             log.exception("poll_urgent_notice_failed", alert_id=alert_id, official_id=official.id)
@@ -158,9 +168,14 @@ class PollService:
             )
             return
         await self.polls.notice_sent(alert_id, official.id, number)
-        notice = getattr(getattr(accepted, "alert", None), "id", "")
+        before = getattr(accepted, "alert_id", "")  # SentBefore: paged already, nobody paged again
+        notice = before or getattr(getattr(accepted, "alert", None), "id", "")
         await self.audit.record(
-            actor=official.id, action="poll_urgent", outcome="accepted", notice_alert=notice, **detail
+            actor=official.id,
+            action="poll_urgent",
+            outcome="sent_before" if before else "accepted",
+            notice_alert=notice,
+            **detail,
         )
 
     async def send_due_notices(self, now: float | None = None) -> int:
