@@ -45,7 +45,9 @@ class LiveViews:
         self.threads = [threading.Thread(target=self._follow, args=(i,), daemon=True) for i in range(count)]
 
     def _follow(self, n: int) -> None:
-        cookies = self.session.cookies.get_dict()
+        cookies = {
+            name: value for name, value in self.session.cookies.get_dict().items() if value is not None
+        }
         with requests.get(self.url, cookies=cookies, stream=True, timeout=(10, 60)) as stream:
             for chunk in stream.iter_content(chunk_size=None):
                 self.events[n] += chunk.count(b"event: progress")
@@ -102,7 +104,10 @@ def run_console(
         wait_drained(stack, token, [run["alert_id"]], drain)
         watched.append(run["alert_id"])
         log(f"  pair {n + 1}: {without[-1]} s without, {with_views[-1]} s with {VIEWS} live views")
-    slowdown = median(with_views) / median(without) - 1
+    slowed, base = median(with_views), median(without)
+    if slowed is None or base is None:
+        raise ValueError("the live-views figure needs at least one pair of fan-outs")
+    slowdown = slowed / base - 1
     return {
         "views": VIEWS,
         "without_s": without,

@@ -87,6 +87,7 @@ def wait_drained(
 
 def component_pids(stack: Stack) -> dict[str, list[int]]:
     pids = {kind: stack.pids(kind) for kind in ("sim", "api", "worker", "scheduler")}
+    assert stack.redis_server is not None, "the bench's stacks start their own Redis"
     pids["redis"] = [stack.redis_server.process.pid]
     return pids
 

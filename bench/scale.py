@@ -70,7 +70,8 @@ def measure(stack: Stack, config: BenchConfig, f: dict[str, Any]) -> None:
     wait_drained(stack, token, [answer["id"]], config.drain_timeout_s)
 
     edited, renamed = edit_registry(path, district)
-    f["reimport"] = reimport = {"changed": renamed + 1, "renamed": renamed, "deactivated": 1}
+    reimport: dict[str, Any] = {"changed": renamed + 1, "renamed": renamed, "deactivated": 1}
+    f["reimport"] = reimport
     reimport["import_s"] = timed(lambda: stack.cli("contacts", "import", str(edited), timeout=1800))
     imported_at = time.monotonic()
     answer, _, latency = stack.post_alert(token, critical_alert(district))
