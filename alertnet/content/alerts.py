@@ -39,12 +39,13 @@ def marker(alert: Alert) -> str:
     return f"{alert.status.value.upper()} - "
 
 
+# What a follow-up is, said before its title in every message (and wherever the console names it).
+KIND_WORDS = {MsgType.UPDATE: "UPDATE", MsgType.CANCEL: "CANCELLED"}
+
+
 def kind_prefix(alert: Alert) -> str:
-    if alert.msg_type is MsgType.UPDATE:
-        return "UPDATE: "
-    if alert.msg_type is MsgType.CANCEL:
-        return "CANCELLED: "
-    return ""
+    word = KIND_WORDS.get(alert.msg_type)
+    return f"{word}: " if word else ""
 
 
 def _one_line(text: str) -> str:

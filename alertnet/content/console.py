@@ -9,6 +9,7 @@ import io
 from collections.abc import Mapping
 from typing import Any
 
+from alertnet.content.alerts import KIND_WORDS
 from alertnet.content.reports import csv_cell
 from alertnet.content.templates import environment
 from alertnet.domain.after_action import AfterAction
@@ -40,13 +41,12 @@ def look(status: str) -> dict[str, str]:
     return LOOKS.get(status, LOOKS["Actual"])
 
 
-# What a follow-up is, said before its event wherever the console names an alert (as every message does).
-KINDS = {"Update": "UPDATE", "Cancel": "CANCELLED"}
+KIND_BY_TYPE = {kind.value: word for kind, word in KIND_WORDS.items()}
 
 
 def kind_of(msg_type: str | None) -> str:
-    """The follow-up's word (UPDATE, CANCELLED); empty for an alert of its own."""
-    return KINDS.get(msg_type or "", "")
+    """A stored alert's follow-up word, as its messages say it (UPDATE, CANCELLED); empty otherwise."""
+    return KIND_BY_TYPE.get(msg_type or "", "")
 
 
 def console_page(template: str, *, sender: Any = None, csrf: str = "", **context: Any) -> str:
